@@ -1,0 +1,154 @@
+//! The one error type of the crate.
+//!
+//! Every variant carries the name of the offending field (as a user would write it in a config
+//! file) and the offending value, so a message is actionable without a backtrace.
+
+use thiserror::Error;
+
+/// Everything that can be wrong with a problem definition or a request made of it.
+#[derive(Debug, Clone, PartialEq, Error)]
+pub enum ProblemError {
+    /// An expression did not parse, used a variable other than the allowed one, or could not be
+    /// differentiated symbolically.
+    #[error("{field}: expression `{expr}` is invalid: {reason}")]
+    Expression {
+        field: String,
+        expr: String,
+        reason: String,
+    },
+
+    /// A scalar parameter is out of its admissible range.
+    #[error("{field} = {value} is invalid: it must be {requirement}")]
+    InvalidValue {
+        field: String,
+        value: f64,
+        requirement: &'static str,
+    },
+
+    /// The interval (a, b) is empty, inverted or not finite.
+    #[error("domain = ({a}, {b}) is invalid: it must be finite with a < b")]
+    InvalidDomain { a: f64, b: f64 },
+
+    /// The coefficient a(x/ε) is not strictly positive on the domain, so the operator is not
+    /// elliptic there.
+    #[error(
+        "{field}: a(x/eps) = `{expr}` must be > 0 on the domain, \
+         but its minimum on a grid resolving eps is {min} at x = {x}"
+    )]
+    NonPositiveCoefficient {
+        field: String,
+        expr: String,
+        x: f64,
+        min: f64,
+    },
+
+    /// A function (or an input coordinate) is infinite or NaN at some point.
+    #[error("{field} is not finite at x = {x} (value {value})")]
+    NonFinite { field: String, x: f64, value: f64 },
+
+    /// A point set with no points was requested or supplied.
+    #[error("{field}: the point set is empty")]
+    EmptyPoints { field: String },
+
+    /// A point set too small for its kind (e.g. one point cannot contain both endpoints).
+    #[error("{field}: {n} points requested, but this kind needs at least {min}")]
+    TooFewPoints { field: String, n: usize, min: usize },
+
+    /// A point lies outside the closed domain where the requested quantity is defined.
+    #[error("{field}: x = {x} lies outside the domain [{a}, {b}]")]
+    OutOfDomain {
+        field: String,
+        x: f64,
+        a: f64,
+        b: f64,
+    },
+
+    /// A field that this operator kind needs was not given.
+    #[error("{field} is required for a {kind} problem but is missing")]
+    MissingField { field: String, kind: String },
+
+    /// A problem preset name is not known.
+    #[error("problem = `{name}` is not a known preset; known presets: {known}")]
+    UnknownPreset { name: String, known: String },
+
+    /// An ε was given to a preset whose data do not depend on ε.
+    #[error("eps = {eps} was given, but the preset `{name}` has no eps parameter")]
+    PresetHasNoEps { name: String, eps: f64 },
+
+    /// A collocation kind name is not known.
+    #[error("points.kind = `{kind}` is not known; known kinds: endpoints, midpoints, random")]
+    UnknownPointKind { kind: String },
+
+    /// A name that should identify an operator kind is not known.
+    #[error("kind = `{kind}` is not known; known kinds: darcy, poisson, regression")]
+    UnknownOperatorKind { kind: String },
+
+    /// No reference solution is available (a regression target without a closed form).
+    #[error("problem `{name}` ({kind}) has no exact solution and no solver applies to it")]
+    NoReference { name: String, kind: String },
+
+    /// The requested resolution would need more quadrature panels than the solver allows.
+    #[error(
+        "{field} = {value} asks for {panels} quadrature panels, more than the limit {limit}; \
+         the length scale is too small for the domain"
+    )]
+    TooManyPanels {
+        field: String,
+        value: f64,
+        panels: f64,
+        limit: usize,
+    },
+
+    /// Two arrays that must have one entry per row disagree in length.
+    #[error("{field} has {got} entries, but there are {expected} rows")]
+    LengthMismatch {
+        field: String,
+        expected: usize,
+        got: usize,
+    },
+
+    /// Adaptive quadrature could not resolve a function near x (a singularity or a kink).
+    #[error("{field} could not be resolved by quadrature near x = {x} (singular or not smooth?)")]
+    Unresolved { field: String, x: f64 },
+}
+
+impl ProblemError {
+    /// Re-labels the field of an error, so that a helper which only knows a generic name
+    /// ("expression") can be reported as the config key the user actually wrote.
+    pub fn in_field(self, name: &str) -> Self {
+        match self {
+            ProblemError::Expression { expr, reason, .. } => ProblemError::Expression {
+                field: name.to_owned(),
+                expr,
+                reason,
+            },
+            ProblemError::InvalidValue {
+                value, requirement, ..
+            } => ProblemError::InvalidValue {
+                field: name.to_owned(),
+                value,
+                requirement,
+            },
+            ProblemError::NonFinite { x, value, .. } => ProblemError::NonFinite {
+                field: name.to_owned(),
+                x,
+                value,
+            },
+            ProblemError::EmptyPoints { .. } => ProblemError::EmptyPoints {
+                field: name.to_owned(),
+            },
+            ProblemError::TooFewPoints { n, min, .. } => ProblemError::TooFewPoints {
+                field: name.to_owned(),
+                n,
+                min,
+            },
+            ProblemError::OutOfDomain { x, a, b, .. } => ProblemError::OutOfDomain {
+                field: name.to_owned(),
+                x,
+                a,
+                b,
+            },
+            other => other,
+        }
+    }
+}
