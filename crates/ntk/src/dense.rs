@@ -1,0 +1,88 @@
+//! The full N × N kernel K = J J^T D, for N small enough to hold it.
+
+use candle_core::Tensor;
+use faer::Mat;
+
+use crate::spectrum::{frobenius, to_faer, Spectrum};
+use crate::Result;
+
+/// J J^T on the host in f64 with the column weights D = diag(w); K_ij = (J J^T)_ij w_j.
+pub struct DenseNtk {
+    /// J J^T, (N × N).
+    pub jjt: Mat<f64>,
+    /// Column weights (1/N_c and λ/N_b under the appendix scaling).
+    pub w: Vec<f64>,
+    pub n_pde: usize,
+}
+
+impl DenseNtk {
+    /// From the Jacobian of all rows (PDE rows first). The product runs in J's dtype on J's device.
+    pub fn from_jacobian(j: &Tensor, w: &[f64], n_pde: usize) -> Result<Self> {
+        let jjt = to_faer(&j.matmul(&j.t()?)?)?;
+        Ok(Self {
+            jjt,
+            w: w.to_vec(),
+            n_pde,
+        })
+    }
+
+    pub fn n(&self) -> usize {
+        self.jjt.nrows()
+    }
+    pub fn n_bc(&self) -> usize {
+        self.n() - self.n_pde
+    }
+
+    /// The full, non-symmetric K = J J^T D.
+    pub fn k(&self) -> Mat<f64> {
+        Mat::from_fn(self.n(), self.n(), |i, j| self.jjt[(i, j)] * self.w[j])
+    }
+
+    /// K_uu = w_u J_u J_u^T (symmetric: every PDE column has the same weight).
+    pub fn k_uu(&self) -> Mat<f64> {
+        let n = self.n_pde;
+        Mat::from_fn(n, n, |i, j| self.jjt[(i, j)] * self.w[j])
+    }
+
+    /// K_bb = w_b J_b J_b^T.
+    pub fn k_bb(&self) -> Mat<f64> {
+        let (o, n) = (self.n_pde, self.n_bc());
+        Mat::from_fn(n, n, |i, j| self.jjt[(o + i, o + j)] * self.w[o + j])
+    }
+
+    /// D^½ J J^T D^½: similar to K, so it has K's (real, non-negative) eigenvalues.
+    pub fn symmetrised(&self) -> Mat<f64> {
+        let s: Vec<f64> = self.w.iter().map(|w| w.sqrt()).collect();
+        Mat::from_fn(self.n(), self.n(), |i, j| s[i] * self.jjt[(i, j)] * s[j])
+    }
+
+    pub fn k_uu_fro(&self) -> f64 {
+        frobenius(&self.k_uu())
+    }
+    pub fn k_bb_fro(&self) -> f64 {
+        frobenius(&self.k_bb())
+    }
+    pub fn k_fro(&self) -> f64 {
+        frobenius(&self.k())
+    }
+    pub fn k_uu_trace(&self) -> f64 {
+        (0..self.n_pde).map(|i| self.jjt[(i, i)] * self.w[i]).sum()
+    }
+    /// max |(K_uu)_ij|; for a PSD matrix it is the largest diagonal entry.
+    pub fn k_uu_max_entry(&self) -> f64 {
+        let k = self.k_uu();
+        let mut m = 0.0f64;
+        for j in 0..k.ncols() {
+            for i in 0..k.nrows() {
+                m = m.max(k[(i, j)].abs());
+            }
+        }
+        m
+    }
+    pub fn k_uu_spectrum(&self, unit_roundoff: f64) -> Result<Spectrum> {
+        Spectrum::of_symmetric(&self.k_uu(), unit_roundoff)
+    }
+    pub fn k_spectrum(&self, unit_roundoff: f64) -> Result<Spectrum> {
+        Spectrum::of_symmetric(&self.symmetrised(), unit_roundoff)
+    }
+}

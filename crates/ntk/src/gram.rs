@@ -1,0 +1,118 @@
+//! The parameter-space Gram matrix, for N_c ≫ N_p.
+//!
+//! The nonzero eigenvalues of D^½ J J^T D^½ (N × N) are those of J^T D J (N_p × N_p), and
+//! ‖J J^T‖_F = ‖J^T J‖_F, so every number mspinn reports about K can be had from Gram matrices
+//! accumulated chunk by chunk over the points, never forming an N_c × N_c matrix:
+//!
+//! ```text
+//! ‖K_uu‖_F = w_u ‖G_u‖_F,   tr K_uu = w_u tr G_u,   spec K_uu \ {0} = w_u spec G_u \ {0}
+//! ‖K‖_F²   = ⟨J^T D² J, J^T J⟩_F = ⟨w_u² G_u + w_b² G_b, G_u + G_b⟩_F
+//! spec K \ {0} = spec(w_u G_u + w_b G_b) \ {0}
+//! ```
+//! with G_u = J_u^T J_u and G_b = J_b^T J_b.
+
+use candle_core::{DType, Tensor};
+use faer::Mat;
+
+use crate::spectrum::{frobenius, to_faer, Spectrum};
+use crate::Result;
+
+/// Accumulates G = Σ_chunks J_c^T J_c on the host in f64 and the largest row norm ‖J_i‖².
+pub struct GramAccumulator {
+    g: Mat<f64>,
+    rows: usize,
+    max_row_sq: f64,
+}
+
+impl GramAccumulator {
+    pub fn new(np: usize) -> Self {
+        Self {
+            g: Mat::zeros(np, np),
+            rows: 0,
+            max_row_sq: 0.0,
+        }
+    }
+
+    /// Adds a chunk of Jacobian rows (r × N_p). The product runs in the chunk's dtype on its
+    /// device; the sum over chunks is kept in f64.
+    pub fn add(&mut self, j: &Tensor) -> Result<()> {
+        let (r, _) = j.dims2()?;
+        let g = to_faer(&j.t()?.matmul(j)?)?;
+        self.g += &g;
+        let row_sq: Vec<f64> = j
+            .sqr()?
+            .sum(1)?
+            .to_dtype(DType::F64)?
+            .to_vec1()?;
+        self.max_row_sq = row_sq.iter().copied().fold(self.max_row_sq, f64::max);
+        self.rows += r;
+        Ok(())
+    }
+
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+    pub fn finish(self) -> (Mat<f64>, f64) {
+        (self.g, self.max_row_sq)
+    }
+}
+
+/// G_u, G_b and the weights: everything the reports need about K.
+pub struct ParamGram {
+    pub g_u: Mat<f64>,
+    pub g_b: Mat<f64>,
+    /// J_b J_b^T (N_b × N_b, tiny), for ‖K_bb‖_F.
+    pub jjt_b: Mat<f64>,
+    pub w_u: f64,
+    pub w_b: f64,
+    pub n_pde: usize,
+    pub n_bc: usize,
+    /// max_i ‖J_u,i‖²: w_u times it is the largest entry of K_uu (PSD ⇒ max on the diagonal).
+    pub max_row_sq_u: f64,
+}
+
+impl ParamGram {
+    pub fn k_uu_fro(&self) -> f64 {
+        self.w_u * frobenius(&self.g_u)
+    }
+    pub fn k_bb_fro(&self) -> f64 {
+        self.w_b * frobenius(&self.jjt_b)
+    }
+    pub fn k_fro(&self) -> f64 {
+        let np = self.g_u.nrows();
+        let mut s = 0.0;
+        for j in 0..np {
+            for i in 0..np {
+                let (gu, gb) = (self.g_u[(i, j)], self.g_b[(i, j)]);
+                s += (self.w_u * self.w_u * gu + self.w_b * self.w_b * gb) * (gu + gb);
+            }
+        }
+        s.max(0.0).sqrt()
+    }
+    pub fn k_uu_trace(&self) -> f64 {
+        let np = self.g_u.nrows();
+        self.w_u * (0..np).map(|i| self.g_u[(i, i)]).sum::<f64>()
+    }
+    pub fn k_uu_max_entry(&self) -> f64 {
+        self.w_u * self.max_row_sq_u
+    }
+    pub fn k_uu_spectrum(&self, unit_roundoff: f64) -> Result<Spectrum> {
+        Ok(Spectrum::of_symmetric(&self.g_u, unit_roundoff)?.scaled(self.w_u))
+    }
+    /// Nonzero spectrum of K via J^T D J.
+    pub fn k_spectrum(&self, unit_roundoff: f64) -> Result<Spectrum> {
+        let np = self.g_u.nrows();
+        let m = Mat::from_fn(np, np, |i, j| {
+            self.w_u * self.g_u[(i, j)] + self.w_b * self.g_b[(i, j)]
+        });
+        Spectrum::of_symmetric(&m, unit_roundoff)
+    }
+}
+
+/// G_b and J_b J_b^T from the (few) boundary rows.
+pub fn boundary_grams(j_b: &Tensor) -> Result<(Mat<f64>, Mat<f64>)> {
+    Ok((
+        to_faer(&j_b.t()?.matmul(j_b)?)?,
+        to_faer(&j_b.matmul(&j_b.t()?)?)?,
+    ))
+}

@@ -1,0 +1,19 @@
+//! Training PINNs: Adam phases and L-BFGS, the loop that runs a schedule with logging, progress,
+//! a divergence guard and resumable checkpoints, independent trials, and the paper's metrics.
+
+pub mod adam;
+pub mod checkpoint;
+pub mod error;
+pub mod lbfgs;
+pub mod metrics;
+pub mod schedule;
+pub mod trainer;
+
+pub use adam::{Adam, AdamState};
+pub use error::TrainError;
+pub use lbfgs::{LbfgsOptions, LbfgsOutcome};
+pub use metrics::{TrialMetrics, TrialsSummary};
+pub use schedule::{Phase, Schedule};
+pub use trainer::{LogRow, OnLog, Progress, TrainOptions, TrainOutcome, Trainer};
+
+pub type Result<T> = std::result::Result<T, TrainError>;

@@ -1,0 +1,148 @@
+//! The training loop's contracts: it trains, it resumes exactly, it stops cleanly on divergence.
+
+use candle_core::{DType, Device};
+use mspinn_model::{Activation, Init, Mlp, MlpConfig, ResidualSet};
+use mspinn_problem::{collocation, PointSpec, Problem};
+use mspinn_train::{Schedule, TrainError, TrainOptions, Trainer};
+
+fn poisson_set(n: usize) -> ResidualSet {
+    // −u'' = sin x + …: the smooth fp-poisson problem, on n points.
+    let p = Problem::preset("fp-poisson", None).unwrap();
+    let x = collocation(p.domain, PointSpec::Endpoints(n)).unwrap();
+    ResidualSet::new(
+        &p.pde_rows(&x).unwrap(),
+        &p.boundary_rows(),
+        10.0,
+        DType::F64,
+        &Device::Cpu,
+    )
+    .unwrap()
+}
+
+fn smooth_poisson_set(n: usize) -> ResidualSet {
+    // −u'' = sin x on (−π, π), u = sin x: a few hundred steps suffice.
+    let mut p = Problem::preset("fp-poisson", None).unwrap();
+    p.forcing = mspinn_problem::ScalarFn::parse("sin(x)", "x").unwrap();
+    let x = collocation(p.domain, PointSpec::Endpoints(n)).unwrap();
+    ResidualSet::new(
+        &p.pde_rows(&x).unwrap(),
+        &p.boundary_rows(),
+        10.0,
+        DType::F64,
+        &Device::Cpu,
+    )
+    .unwrap()
+}
+
+fn net(seed: u64) -> Mlp {
+    let cfg = MlpConfig::new(vec![16, 16], Activation::Tanh, Init::GlorotNormal, seed);
+    Mlp::new(cfg, DType::F64, &Device::Cpu).unwrap()
+}
+
+fn tmpdir(name: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("mspinn-train-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+#[test]
+fn small_poisson_pinn_loss_falls_a_thousandfold() {
+    let set = smooth_poisson_set(64);
+    let mlp = net(1);
+    let initial = mlp.loss(&set).unwrap().total;
+    let schedule: Schedule = "200@1e-2,lbfgs:300".parse().unwrap();
+    let out = Trainer::new(&mlp, &set, &schedule, TrainOptions::default())
+        .run(false)
+        .unwrap();
+    let fin = out.final_loss.total;
+    assert!(out.completed);
+    assert!(fin.is_finite());
+    assert!(
+        fin <= initial * 1e-3,
+        "loss went from {initial:e} to only {fin:e}"
+    );
+    assert_eq!(mlp.loss(&set).unwrap().total, fin);
+    assert!(out.lbfgs[0].evaluations > 0);
+}
+
+#[test]
+fn resume_after_interruption_is_bit_identical() {
+    let set = poisson_set(48);
+    let schedule: Schedule = "30@1e-3,25@1e-4".parse().unwrap();
+    let opts = |dir: &std::path::Path, stop: Option<u64>| TrainOptions {
+        run_dir: Some(dir.to_path_buf()),
+        checkpoint_every: 7,
+        log_every: 5,
+        stop_after: stop,
+        ..Default::default()
+    };
+    // Uninterrupted.
+    let d1 = tmpdir("uninterrupted");
+    let a = net(3);
+    Trainer::new(&a, &set, &schedule, opts(&d1, None)).run(false).unwrap();
+    // Interrupted inside the first phase, then again inside the second, each time resumed from
+    // the checkpoint on disk by a fresh network object (as a new process would).
+    let d2 = tmpdir("interrupted");
+    let b = net(3);
+    let o = Trainer::new(&b, &set, &schedule, opts(&d2, Some(17))).run(false).unwrap();
+    assert!(!o.completed);
+    let b2 = net(99); // different initial weights: everything must come from the checkpoint
+    let o = Trainer::new(&b2, &set, &schedule, opts(&d2, Some(41))).run(true).unwrap();
+    assert!(!o.completed);
+    let b3 = net(98);
+    let o = Trainer::new(&b3, &set, &schedule, opts(&d2, None)).run(true).unwrap();
+    assert!(o.completed);
+    assert_eq!(o.iterations, 55);
+    let (pa, pb) = (a.flat_params().unwrap(), b3.flat_params().unwrap());
+    assert!(
+        pa.iter().zip(&pb).all(|(x, y)| x.to_bits() == y.to_bits()),
+        "resumed weights differ"
+    );
+    // The metrics file has the whole history once.
+    let csv = std::fs::read_to_string(d2.join("metrics.csv")).unwrap();
+    let its: Vec<u64> = csv
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').next().unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(its.first(), Some(&0));
+    assert!(its.windows(2).all(|w| w[0] <= w[1]), "iterations not monotone: {its:?}");
+    // A resume under another schedule is refused.
+    let other: Schedule = "10@1e-3".parse().unwrap();
+    assert!(Trainer::new(&net(3), &set, &other, opts(&d2, None)).run(true).is_err());
+}
+
+#[test]
+fn divergence_stops_with_iteration_and_keeps_checkpoint() {
+    let set = poisson_set(32);
+    let mlp = net(5);
+    let d = tmpdir("diverge");
+    // Adam steps are ~lr in size: at 1e200 the weights overflow the square of the residual.
+    let schedule: Schedule = "500@1e200".parse().unwrap();
+    let o = TrainOptions {
+        run_dir: Some(d.clone()),
+        checkpoint_every: 1,
+        ..Default::default()
+    };
+    let err = Trainer::new(&mlp, &set, &schedule, o).run(false).unwrap_err();
+    match &err {
+        TrainError::Diverged {
+            iteration,
+            term,
+            checkpoint,
+            ..
+        } => {
+            assert!(*iteration > 0 && *iteration < 500, "iteration {iteration}");
+            assert!(term.starts_with("loss"), "{term}");
+            assert!(checkpoint.ends_with("checkpoint.safetensors"));
+            // The checkpoint on disk holds finite weights from before the blow-up.
+            let m = net(0);
+            mspinn_train::checkpoint::load(&d.join("checkpoints"), &m).unwrap();
+            assert!(m.flat_params().unwrap().iter().all(|v| v.is_finite()));
+            assert!(m.loss(&set).unwrap().total.is_finite());
+        }
+        other => panic!("expected Diverged, got {other}"),
+    }
+    assert!(err.to_string().contains("iteration"));
+}
