@@ -41,7 +41,7 @@ pub struct Trace {
 impl Mlp {
     /// u, u', u'' at the points `x` of shape (N, 1).
     pub fn jets(&self, x: &Tensor) -> Result<Jets> {
-        Ok(self.run_jets(x, None)?)
+        self.run_jets(x, None)
     }
 
     /// The jets with every layer's streams recorded (detached from autograd is the caller's
@@ -76,7 +76,9 @@ impl Mlp {
         for k in 1..=last {
             let stacked = Tensor::cat(&[&h[0], &h[1], &h[2]], 0)?;
             let zs = stacked.matmul(&self.weight(k).t()?)?;
-            let z0 = zs.narrow(0, 0, n)?.broadcast_add(self.bias(k).as_tensor())?;
+            let z0 = zs
+                .narrow(0, 0, n)?
+                .broadcast_add(self.bias(k).as_tensor())?;
             let z1 = zs.narrow(0, n, n)?;
             let z2 = zs.narrow(0, 2 * n, n)?;
             if let Some(rec) = record.as_deref_mut() {

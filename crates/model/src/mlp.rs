@@ -190,7 +190,12 @@ impl Mlp {
 
     /// Loads weights written by [`Mlp::save`] (or any file with the same names and shapes). The
     /// architecture is read from the file; `activation` cannot be, so the caller names it.
-    pub fn load(path: &Path, activation: Activation, dtype: DType, device: &Device) -> Result<Self> {
+    pub fn load(
+        path: &Path,
+        activation: Activation,
+        dtype: DType,
+        device: &Device,
+    ) -> Result<Self> {
         check_dtype(dtype)?;
         let werr = |reason: String| ModelError::Weights {
             path: path.display().to_string(),
@@ -209,7 +214,10 @@ impl Mlp {
                 break;
             };
             let (out, inp) = w.dims2().map_err(|_| {
-                werr(format!("layers.{k}.weight has shape {:?}, expected (out, in)", w.dims()))
+                werr(format!(
+                    "layers.{k}.weight has shape {:?}, expected (out, in)",
+                    w.dims()
+                ))
             })?;
             if inp != prev_out || b.dims() != [out] {
                 return Err(werr(format!(

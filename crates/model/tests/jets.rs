@@ -57,12 +57,17 @@ fn deep_net_jets_match_central_differences() {
         let h = 1e-5;
         let shift = |d: f64| -> (Vec<f64>, Vec<f64>) {
             let p: Vec<f64> = xs.iter().map(|x| x + d).collect();
-            let j = mlp.jets(&points_tensor(&p, DType::F64, &dev).unwrap()).unwrap();
+            let j = mlp
+                .jets(&points_tensor(&p, DType::F64, &dev).unwrap())
+                .unwrap();
             (col(&j.u), col(&j.du))
         };
         let ((up, dup), (um, dum)) = (shift(h), shift(-h));
         let u0 = mlp.eval_points(&xs).unwrap();
-        assert!(u0.iter().zip(col(&jets.u)).all(|(a, b)| (a - b).abs() <= 1e-14 * (1.0 + a.abs())));
+        assert!(u0
+            .iter()
+            .zip(col(&jets.u))
+            .all(|(a, b)| (a - b).abs() <= 1e-14 * (1.0 + a.abs())));
         let dscale = du.iter().fold(0.0f64, |m, v| m.max(v.abs()));
         let d2scale = d2u.iter().fold(0.0f64, |m, v| m.max(v.abs()));
         for i in 0..xs.len() {
@@ -88,12 +93,21 @@ fn deep_net_jets_match_central_differences() {
 
 #[test]
 fn f32_jets_track_f64() {
-    let cfg = MlpConfig::new(vec![40, 40, 40, 40], Activation::Tanh, Init::GlorotNormal, 3);
+    let cfg = MlpConfig::new(
+        vec![40, 40, 40, 40],
+        Activation::Tanh,
+        Init::GlorotNormal,
+        3,
+    );
     let m64 = Mlp::new(cfg.clone(), DType::F64, &Device::Cpu).unwrap();
     let m32 = Mlp::new(cfg, DType::F32, &Device::Cpu).unwrap();
     let xs: Vec<f64> = (0..64).map(|i| -3.1 + 0.1 * i as f64).collect();
-    let j64 = m64.jets(&points_tensor(&xs, DType::F64, &Device::Cpu).unwrap()).unwrap();
-    let j32 = m32.jets(&points_tensor(&xs, DType::F32, &Device::Cpu).unwrap()).unwrap();
+    let j64 = m64
+        .jets(&points_tensor(&xs, DType::F64, &Device::Cpu).unwrap())
+        .unwrap();
+    let j32 = m32
+        .jets(&points_tensor(&xs, DType::F32, &Device::Cpu).unwrap())
+        .unwrap();
     for (a, b) in [(&j64.d2u, &j32.d2u), (&j64.du, &j32.du)] {
         let a = col(a);
         let b: Vec<f64> = col(&b.to_dtype(DType::F64).unwrap());

@@ -54,17 +54,26 @@ fn check_gradient(set: &ResidualSet, hidden: Vec<usize>) {
 
 #[test]
 fn darcy_gradient_matches_finite_differences() {
-    check_gradient(&residual_set("twoscale-darcy", Some(1.0 / 8.0), 64, 2.0), vec![12, 10]);
+    check_gradient(
+        &residual_set("twoscale-darcy", Some(1.0 / 8.0), 64, 2.0),
+        vec![12, 10],
+    );
 }
 
 #[test]
 fn poisson_gradient_matches_finite_differences() {
-    check_gradient(&residual_set("twoscale-poisson", Some(1.0 / 8.0), 64, 2.0), vec![12, 10]);
+    check_gradient(
+        &residual_set("twoscale-poisson", Some(1.0 / 8.0), 64, 2.0),
+        vec![12, 10],
+    );
 }
 
 #[test]
 fn regression_gradient_matches_finite_differences() {
-    check_gradient(&residual_set("twoscale-regression", Some(1.0 / 8.0), 64, 0.0), vec![12, 10]);
+    check_gradient(
+        &residual_set("twoscale-regression", Some(1.0 / 8.0), 64, 0.0),
+        vec![12, 10],
+    );
 }
 
 #[test]

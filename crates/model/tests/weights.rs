@@ -14,7 +14,8 @@ fn same_seed_same_weights_other_seed_other_weights() {
             b.flat_params().unwrap(),
             c.flat_params().unwrap(),
         );
-        assert_eq!(pa.len(), 1 * 40 + 40 + 40 * 40 + 40 + 40 + 1);
+        // (W_0 40×1, b_0) + (W_1 40×40, b_1) + (W_2 1×40, b_2)
+        assert_eq!(pa.len(), 40 + 40 + 40 * 40 + 40 + 40 + 1);
         assert!(pa.iter().zip(&pb).all(|(x, y)| x.to_bits() == y.to_bits()));
         assert_ne!(pa, pc);
         // f32 is the f64 draw rounded: a seed names one network in every dtype.
@@ -86,14 +87,35 @@ fn safetensors_round_trip_is_exact() {
     );
     candle_core::safetensors::save(&map, &bad).unwrap();
     assert!(Mlp::load(&bad, Activation::Tanh, DType::F64, &Device::Cpu).is_err());
-    assert!(Mlp::load(&dir.join("missing.safetensors"), Activation::Tanh, DType::F64, &Device::Cpu).is_err());
+    assert!(Mlp::load(
+        &dir.join("missing.safetensors"),
+        Activation::Tanh,
+        DType::F64,
+        &Device::Cpu
+    )
+    .is_err());
     std::fs::remove_dir_all(&dir).ok();
 }
 
 #[test]
 fn bad_configs_are_errors() {
     let dev = Device::Cpu;
-    assert!(Mlp::new(MlpConfig::new(vec![], Activation::Tanh, Init::Normal, 0), DType::F64, &dev).is_err());
-    assert!(Mlp::new(MlpConfig::new(vec![3, 0], Activation::Tanh, Init::Normal, 0), DType::F64, &dev).is_err());
-    assert!(Mlp::new(MlpConfig::new(vec![3], Activation::Tanh, Init::Normal, 0), DType::U8, &dev).is_err());
+    assert!(Mlp::new(
+        MlpConfig::new(vec![], Activation::Tanh, Init::Normal, 0),
+        DType::F64,
+        &dev
+    )
+    .is_err());
+    assert!(Mlp::new(
+        MlpConfig::new(vec![3, 0], Activation::Tanh, Init::Normal, 0),
+        DType::F64,
+        &dev
+    )
+    .is_err());
+    assert!(Mlp::new(
+        MlpConfig::new(vec![3], Activation::Tanh, Init::Normal, 0),
+        DType::U8,
+        &dev
+    )
+    .is_err());
 }

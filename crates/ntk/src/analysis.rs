@@ -193,7 +193,12 @@ pub fn analyse(
 }
 
 /// G_u over chunks of PDE rows, G_b from the boundary rows, with the column weights `w`.
-pub fn param_gram(mlp: &Mlp, set: &ResidualSet, w: &[f64], chunk_bytes: usize) -> Result<ParamGram> {
+pub fn param_gram(
+    mlp: &Mlp,
+    set: &ResidualSet,
+    w: &[f64],
+    chunk_bytes: usize,
+) -> Result<ParamGram> {
     let (nc, nb) = (set.n_pde, set.n_bc);
     let np = mlp.num_params();
     let rows = chunk_rows(mlp, chunk_bytes);

@@ -39,11 +39,7 @@ impl GramAccumulator {
         let (r, _) = j.dims2()?;
         let g = to_faer(&j.t()?.matmul(j)?)?;
         self.g += &g;
-        let row_sq: Vec<f64> = j
-            .sqr()?
-            .sum(1)?
-            .to_dtype(DType::F64)?
-            .to_vec1()?;
+        let row_sq: Vec<f64> = j.sqr()?.sum(1)?.to_dtype(DType::F64)?.to_vec1()?;
         self.max_row_sq = row_sq.iter().copied().fold(self.max_row_sq, f64::max);
         self.rows += r;
         Ok(())

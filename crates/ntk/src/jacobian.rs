@@ -44,18 +44,14 @@ pub fn jacobian(mlp: &Mlp, x: &Tensor, c: RowCoefficients<'_>) -> Result<Tensor>
         let (out, inp) = mlp.weight(k).dims2()?;
         // Weight rows: Σ_s z̄^s ⊗ h^s, as an (n, out·in) block.
         let mut wrow: Option<Tensor> = None;
-        for s in 0..3 {
-            let outer = zbar[s]
-                .unsqueeze(2)?
-                .broadcast_mul(&layer.input[s].detach().unsqueeze(1)?)?;
+        for (zb, h) in zbar.iter().zip(&layer.input) {
+            let outer = zb.unsqueeze(2)?.broadcast_mul(&h.detach().unsqueeze(1)?)?;
             wrow = Some(match wrow {
                 None => outer,
                 Some(acc) => (acc + outer)?,
             });
         }
-        let wrow = wrow
-            .expect("three streams")
-            .reshape((n, out * inp))?;
+        let wrow = wrow.expect("three streams").reshape((n, out * inp))?;
         blocks.push(zbar[0].clone());
         blocks.push(wrow);
         if k == 0 {

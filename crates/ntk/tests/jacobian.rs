@@ -9,12 +9,23 @@ use mspinn_problem::{collocation, PointSpec, Problem};
 fn set_for(preset: &str, eps: Option<f64>, n: usize, lambda: f64) -> ResidualSet {
     let p = Problem::preset(preset, eps).unwrap();
     let x = collocation(p.domain, PointSpec::Midpoints(n)).unwrap();
-    ResidualSet::new(&p.pde_rows(&x).unwrap(), &p.boundary_rows(), lambda, DType::F64, &Device::Cpu)
-        .unwrap()
+    ResidualSet::new(
+        &p.pde_rows(&x).unwrap(),
+        &p.boundary_rows(),
+        lambda,
+        DType::F64,
+        &Device::Cpu,
+    )
+    .unwrap()
 }
 
 fn net(hidden: Vec<usize>, act: Activation) -> Mlp {
-    Mlp::new(MlpConfig::new(hidden, act, Init::Normal, 17), DType::F64, &Device::Cpu).unwrap()
+    Mlp::new(
+        MlpConfig::new(hidden, act, Init::Normal, 17),
+        DType::F64,
+        &Device::Cpu,
+    )
+    .unwrap()
 }
 
 /// ∂r_i/∂θ by autograd on the single row i: the independent reference.
@@ -22,7 +33,10 @@ fn autograd_row(mlp: &Mlp, set: &ResidualSet, i: usize) -> Vec<f64> {
     let jets = mlp.jets(&set.x.narrow(0, i, 1).unwrap()).unwrap();
     let c = |t: &Tensor| t.narrow(0, i, 1).unwrap();
     let r = ((c(&set.c2) * &jets.d2u).unwrap() + (c(&set.c1) * &jets.du).unwrap()).unwrap();
-    let r = (r + (c(&set.c0) * &jets.u).unwrap()).unwrap().sum_all().unwrap();
+    let r = (r + (c(&set.c0) * &jets.u).unwrap())
+        .unwrap()
+        .sum_all()
+        .unwrap();
     let grads = r.backward().unwrap();
     let mut out = Vec::new();
     for v in mlp.vars() {
@@ -39,10 +53,10 @@ fn check_rows(mlp: &Mlp, set: &ResidualSet) {
     let j = set_jacobian(mlp, set, 0, set.len()).unwrap();
     assert_eq!(j.dims(), &[set.len(), mlp.num_params()]);
     let rows: Vec<Vec<f64>> = j.to_vec2().unwrap();
-    for i in 0..set.len() {
+    for (i, row) in rows.iter().enumerate() {
         let want = autograd_row(mlp, set, i);
         let scale = want.iter().fold(0.0f64, |m, v| m.max(v.abs()));
-        for (p, (a, b)) in rows[i].iter().zip(&want).enumerate() {
+        for (p, (a, b)) in row.iter().zip(&want).enumerate() {
             assert!(
                 (a - b).abs() <= 1e-10 * scale,
                 "row {i} param {p}: batched {a} vs autograd {b}"
@@ -56,7 +70,10 @@ fn jacobian_rows_match_autograd_one_hidden_layer() {
     for act in [Activation::Tanh, Activation::Sin, Activation::Softplus] {
         let mlp = net(vec![9], act);
         check_rows(&mlp, &set_for("twoscale-darcy", Some(1.0 / 16.0), 12, 1.0));
-        check_rows(&mlp, &set_for("twoscale-poisson", Some(1.0 / 16.0), 12, 1.0));
+        check_rows(
+            &mlp,
+            &set_for("twoscale-poisson", Some(1.0 / 16.0), 12, 1.0),
+        );
     }
 }
 
@@ -65,9 +82,15 @@ fn jacobian_rows_match_autograd_three_hidden_layers() {
     let mlp = net(vec![7, 5, 6], Activation::Tanh);
     check_rows(&mlp, &set_for("twoscale-darcy", Some(1.0 / 16.0), 10, 1.0));
     check_rows(&mlp, &set_for("ntk-4.1", Some(1.0 / 20.0), 10, 1.0));
-    check_rows(&mlp, &set_for("twoscale-poisson", Some(1.0 / 16.0), 10, 1.0));
+    check_rows(
+        &mlp,
+        &set_for("twoscale-poisson", Some(1.0 / 16.0), 10, 1.0),
+    );
     let mlp = net(vec![7, 5, 6], Activation::Sin);
-    check_rows(&mlp, &set_for("twoscale-regression", Some(1.0 / 16.0), 10, 0.0));
+    check_rows(
+        &mlp,
+        &set_for("twoscale-regression", Some(1.0 / 16.0), 10, 0.0),
+    );
 }
 
 fn rel(a: f64, b: f64) -> f64 {
@@ -102,8 +125,14 @@ fn gram_path_equals_dense_path() {
         // Nonzero spectra agree where the eigenvalues are resolved (above 1e-6 λ_max; below
         // that both are only known to ~N u λ_max absolutely).
         for (gs, ds) in [
-            (g.k_uu_spectrum.as_ref().unwrap(), d.k_uu_spectrum.as_ref().unwrap()),
-            (g.k_spectrum.as_ref().unwrap(), d.k_spectrum.as_ref().unwrap()),
+            (
+                g.k_uu_spectrum.as_ref().unwrap(),
+                d.k_uu_spectrum.as_ref().unwrap(),
+            ),
+            (
+                g.k_spectrum.as_ref().unwrap(),
+                d.k_spectrum.as_ref().unwrap(),
+            ),
         ] {
             let top = ds[0];
             for (a, b) in gs.iter().zip(ds).take_while(|(_, b)| **b > 1e-6 * top) {
@@ -121,13 +150,23 @@ fn dense_blocks_follow_the_appendix_scaling() {
     let j = set_jacobian(&mlp, &set, 0, set.len()).unwrap();
     let d = DenseNtk::from_jacobian(&j, &set.host_w, set.n_pde).unwrap();
     let rows: Vec<Vec<f64>> = j.to_vec2().unwrap();
-    let dot = |a: usize, b: usize| rows[a].iter().zip(&rows[b]).map(|(x, y)| x * y).sum::<f64>();
+    let dot = |a: usize, b: usize| {
+        rows[a]
+            .iter()
+            .zip(&rows[b])
+            .map(|(x, y)| x * y)
+            .sum::<f64>()
+    };
     let (nc, nb) = (set.n_pde, set.n_bc);
     let k = d.k();
     for i in 0..nc + nb {
         for jj in 0..nc + nb {
             // K_uu: 1/N_c; K_ub: λ/N_b; K_bu: 1/N_c; K_bb: λ/N_b (appendix A).
-            let w = if jj < nc { 1.0 / nc as f64 } else { lambda / nb as f64 };
+            let w = if jj < nc {
+                1.0 / nc as f64
+            } else {
+                lambda / nb as f64
+            };
             let want = w * dot(i, jj);
             assert!((k[(i, jj)] - want).abs() <= 1e-12 * want.abs().max(1.0));
         }
@@ -138,11 +177,16 @@ fn dense_blocks_follow_the_appendix_scaling() {
     let mut v = vec![1.0; n];
     let mut lam = 0.0;
     for _ in 0..2000 {
-        let kv: Vec<f64> = (0..n).map(|i| (0..n).map(|j| k[(i, j)] * v[j]).sum()).collect();
+        let kv: Vec<f64> = (0..n)
+            .map(|i| (0..n).map(|j| k[(i, j)] * v[j]).sum())
+            .collect();
         let norm = kv.iter().map(|x| x * x).sum::<f64>().sqrt();
         lam = norm / v.iter().map(|x| x * x).sum::<f64>().sqrt();
         v = kv.iter().map(|x| x / norm).collect();
     }
     let top = d.k_spectrum(f64::EPSILON / 2.0).unwrap().max();
-    assert!(rel(lam, top) < 1e-8, "power iteration {lam} vs symmetrised {top}");
+    assert!(
+        rel(lam, top) < 1e-8,
+        "power iteration {lam} vs symmetrised {top}"
+    );
 }

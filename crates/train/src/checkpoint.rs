@@ -84,8 +84,8 @@ pub fn load(dir: &Path, mlp: &Mlp) -> Result<Checkpoint> {
         path: dir.display().to_string(),
         reason,
     };
-    let json = std::fs::read(dir.join(STATE))
-        .map_err(|e| cerr(format!("cannot read {STATE}: {e}")))?;
+    let json =
+        std::fs::read(dir.join(STATE)).map_err(|e| cerr(format!("cannot read {STATE}: {e}")))?;
     let position: LoopPosition =
         serde_json::from_slice(&json).map_err(|e| cerr(format!("{STATE}: {e}")))?;
     let tensors = candle_core::safetensors::load(dir.join(WEIGHTS), mlp.device())
@@ -117,7 +117,11 @@ pub fn load(dir: &Path, mlp: &Mlp) -> Result<Checkpoint> {
                 m.push(mk.to_dtype(var.dtype())?);
                 v.push(vk.to_dtype(var.dtype())?);
             }
-            _ => return Err(cerr(format!("{WEIGHTS} lacks the Adam moments of variable {k}"))),
+            _ => {
+                return Err(cerr(format!(
+                    "{WEIGHTS} lacks the Adam moments of variable {k}"
+                )))
+            }
         }
     }
     let adam = Some(AdamState {

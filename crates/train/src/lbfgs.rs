@@ -54,12 +54,15 @@ struct Cached {
     grad: Vec<f64>,
 }
 
+/// The lowest-loss point seen so far, (θ, L).
+type SharedBest = Rc<RefCell<Option<(Vec<f64>, f64)>>>;
+
 struct PinnObjective<'a> {
     mlp: &'a Mlp,
     set: &'a ResidualSet,
     last: RefCell<Option<Cached>>,
     /// Shared with the caller: argmin consumes the problem, and an error loses it.
-    best: Rc<RefCell<Option<(Vec<f64>, f64)>>>,
+    best: SharedBest,
     evaluations: Rc<Cell<u64>>,
     /// Called with (evaluation count, loss) so the caller can draw progress.
     on_eval: &'a dyn Fn(u64, f64),
@@ -170,7 +173,11 @@ pub fn run_lbfgs(
 struct IterCounter(Rc<Cell<u64>>);
 
 impl<I: State> Observe<I> for IterCounter {
-    fn observe_iter(&mut self, state: &I, _kv: &KV) -> std::result::Result<(), argmin::core::Error> {
+    fn observe_iter(
+        &mut self,
+        state: &I,
+        _kv: &KV,
+    ) -> std::result::Result<(), argmin::core::Error> {
         self.0.set(state.get_iter());
         Ok(())
     }

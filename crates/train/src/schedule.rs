@@ -124,7 +124,10 @@ mod tests {
         assert_eq!(
             s.phases,
             vec![
-                Phase::Adam { iters: 10000, lr: 1e-4 },
+                Phase::Adam {
+                    iters: 10000,
+                    lr: 1e-4
+                },
                 Phase::Adam { iters: 20, lr: 0.5 },
                 Phase::Lbfgs { max_iters: 300 }
             ]

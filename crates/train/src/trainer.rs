@@ -78,7 +78,8 @@ pub struct LogRow {
 }
 
 impl LogRow {
-    pub const CSV_HEADER: &'static str = "iteration,phase,optimizer,lr,loss,loss_pde,loss_bc,seconds";
+    pub const CSV_HEADER: &'static str =
+        "iteration,phase,optimizer,lr,loss,loss_pde,loss_bc,seconds";
     pub fn csv(&self) -> String {
         format!(
             "{},{},{},{:e},{:e},{:e},{:e},{:.3}",
@@ -113,7 +114,12 @@ pub struct Trainer<'a> {
 }
 
 impl<'a> Trainer<'a> {
-    pub fn new(mlp: &'a Mlp, set: &'a ResidualSet, schedule: &'a Schedule, opts: TrainOptions) -> Self {
+    pub fn new(
+        mlp: &'a Mlp,
+        set: &'a ResidualSet,
+        schedule: &'a Schedule,
+        opts: TrainOptions,
+    ) -> Self {
         Self {
             mlp,
             set,
@@ -243,10 +249,12 @@ impl<'a> Trainer<'a> {
                             });
                         }
                         let every = self.opts.checkpoint_every;
-                        if pos.global_iter == 0 || (every > 0 && pos.global_iter % every == 0) {
+                        if pos.global_iter == 0
+                            || (every > 0 && pos.global_iter.is_multiple_of(every))
+                        {
                             save_ck(&adam, &pos, &mut last_ck)?;
                         }
-                        if pos.iter_in_phase % log_every == 0 {
+                        if pos.iter_in_phase.is_multiple_of(log_every) {
                             rows.push(self.row(&pos, "adam", lr, &terms, &start));
                             if let Some(f) = &self.opts.on_log {
                                 f(pos.global_iter, self.mlp);
@@ -284,7 +292,7 @@ impl<'a> Trainer<'a> {
                     let phase_no = pos.phase + 1;
                     let on_eval = |evals: u64, loss: f64| {
                         if let Some(b) = &bar {
-                            if evals % 10 == 0 {
+                            if evals.is_multiple_of(10) {
                                 b.set_message(format!(
                                     "phase {phase_no} l-bfgs eval {evals} loss {loss:.3e}"
                                 ));
@@ -325,7 +333,14 @@ impl<'a> Trainer<'a> {
         })
     }
 
-    fn row(&self, pos: &LoopPosition, opt: &str, lr: f64, t: &LossTerms, start: &Instant) -> LogRow {
+    fn row(
+        &self,
+        pos: &LoopPosition,
+        opt: &str,
+        lr: f64,
+        t: &LossTerms,
+        start: &Instant,
+    ) -> LogRow {
         LogRow {
             iteration: pos.global_iter,
             phase: pos.phase,

@@ -80,18 +80,26 @@ fn resume_after_interruption_is_bit_identical() {
     // Uninterrupted.
     let d1 = tmpdir("uninterrupted");
     let a = net(3);
-    Trainer::new(&a, &set, &schedule, opts(&d1, None)).run(false).unwrap();
+    Trainer::new(&a, &set, &schedule, opts(&d1, None))
+        .run(false)
+        .unwrap();
     // Interrupted inside the first phase, then again inside the second, each time resumed from
     // the checkpoint on disk by a fresh network object (as a new process would).
     let d2 = tmpdir("interrupted");
     let b = net(3);
-    let o = Trainer::new(&b, &set, &schedule, opts(&d2, Some(17))).run(false).unwrap();
+    let o = Trainer::new(&b, &set, &schedule, opts(&d2, Some(17)))
+        .run(false)
+        .unwrap();
     assert!(!o.completed);
     let b2 = net(99); // different initial weights: everything must come from the checkpoint
-    let o = Trainer::new(&b2, &set, &schedule, opts(&d2, Some(41))).run(true).unwrap();
+    let o = Trainer::new(&b2, &set, &schedule, opts(&d2, Some(41)))
+        .run(true)
+        .unwrap();
     assert!(!o.completed);
     let b3 = net(98);
-    let o = Trainer::new(&b3, &set, &schedule, opts(&d2, None)).run(true).unwrap();
+    let o = Trainer::new(&b3, &set, &schedule, opts(&d2, None))
+        .run(true)
+        .unwrap();
     assert!(o.completed);
     assert_eq!(o.iterations, 55);
     let (pa, pb) = (a.flat_params().unwrap(), b3.flat_params().unwrap());
@@ -107,10 +115,15 @@ fn resume_after_interruption_is_bit_identical() {
         .map(|l| l.split(',').next().unwrap().parse().unwrap())
         .collect();
     assert_eq!(its.first(), Some(&0));
-    assert!(its.windows(2).all(|w| w[0] <= w[1]), "iterations not monotone: {its:?}");
+    assert!(
+        its.windows(2).all(|w| w[0] <= w[1]),
+        "iterations not monotone: {its:?}"
+    );
     // A resume under another schedule is refused.
     let other: Schedule = "10@1e-3".parse().unwrap();
-    assert!(Trainer::new(&net(3), &set, &other, opts(&d2, None)).run(true).is_err());
+    assert!(Trainer::new(&net(3), &set, &other, opts(&d2, None))
+        .run(true)
+        .is_err());
 }
 
 #[test]
@@ -125,7 +138,9 @@ fn divergence_stops_with_iteration_and_keeps_checkpoint() {
         checkpoint_every: 1,
         ..Default::default()
     };
-    let err = Trainer::new(&mlp, &set, &schedule, o).run(false).unwrap_err();
+    let err = Trainer::new(&mlp, &set, &schedule, o)
+        .run(false)
+        .unwrap_err();
     match &err {
         TrainError::Diverged {
             iteration,

@@ -1,0 +1,5 @@
+pub mod freq;
+pub mod info;
+pub mod ntk;
+pub mod solve;
+pub mod train;

@@ -1,0 +1,120 @@
+//! `mspinn solve`: the reference solution u^ε and the homogenised ū on a grid.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use mspinn_problem::{collocation, PointSpec, Problem};
+
+use crate::config::ProblemConfig;
+use crate::output::{run_dir, write_columns};
+use crate::plot::{line_chart, Axes, Series, SeriesStyle};
+
+#[derive(Args)]
+pub struct SolveArgs {
+    /// A problem of the paper: fp-poisson, twoscale-regression, twoscale-poisson, twoscale-darcy, ntk-4.1.
+    #[arg(long, conflicts_with = "config")]
+    preset: Option<String>,
+    /// A TOML file describing any problem (see the README for the format).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// ε, as a decimal or a fraction like 1/32 (overrides the preset's or the file's).
+    #[arg(long, value_parser = crate::args::parse_number)]
+    eps: Option<f64>,
+    /// Number of equispaced output points, both ends included.
+    #[arg(long, default_value_t = 1000)]
+    points: usize,
+    /// Output folder: solution.csv (x,u,u_bar) and solution.svg/png.
+    #[arg(long, default_value = "runs/solve")]
+    out: PathBuf,
+}
+
+pub fn load_problem(
+    preset: Option<&str>,
+    config: Option<&PathBuf>,
+    eps: Option<f64>,
+) -> Result<(Problem, ProblemConfig)> {
+    let cfg = match (preset, config) {
+        (Some(p), _) => ProblemConfig::from_preset(p, eps),
+        (None, Some(path)) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            #[derive(serde::Deserialize)]
+            struct File {
+                problem: ProblemConfig,
+            }
+            let f: File = toml::from_str(&text)
+                .with_context(|| format!("{}: not a valid problem file", path.display()))?;
+            f.problem
+        }
+        (None, None) => anyhow::bail!("give a problem: --preset NAME or --config FILE.toml"),
+    };
+    let problem = cfg.build(eps)?;
+    Ok((problem, cfg))
+}
+
+pub fn run(a: SolveArgs) -> Result<()> {
+    let (problem, _) = load_problem(a.preset.as_deref(), a.config.as_ref(), a.eps)?;
+    anyhow::ensure!(a.points >= 2, "--points must be at least 2");
+    let x = collocation(problem.domain, PointSpec::Endpoints(a.points))?;
+    let u: Vec<f64> = problem
+        .reference_solution(&x)?
+        .iter()
+        .map(|p| p.0)
+        .collect();
+    let ubar = problem.homogenized_solution(&x)?;
+    let dir = run_dir(&a.out)?;
+    let nan = vec![f64::NAN; x.len()];
+    let ub = ubar.as_deref().unwrap_or(&nan);
+    write_columns(
+        &dir.join("solution.csv"),
+        &["x", "u", "u_bar"],
+        &[&x, &u, ub],
+    )?;
+    let mut series = vec![Series {
+        name: "u (reference)",
+        x: &x,
+        y: &u,
+        style: SeriesStyle::Line,
+    }];
+    if let Some(ub) = &ubar {
+        series.push(Series {
+            name: "ū (homogenised)",
+            x: &x,
+            y: ub,
+            style: SeriesStyle::Dashed,
+        });
+    }
+    let title = match problem.eps {
+        Some(e) => format!("{}: ε = {}", problem.name, fmt_eps(e)),
+        None => problem.name.clone(),
+    };
+    line_chart(
+        &dir.join("solution"),
+        &Axes {
+            title: &title,
+            x_label: "x",
+            y_label: "u",
+            log_x: false,
+            log_y: false,
+        },
+        &series,
+    )?;
+    println!(
+        "wrote {} ({} points{})",
+        dir.join("solution.csv").display(),
+        x.len(),
+        if ubar.is_some() { ", with ū" } else { "" }
+    );
+    Ok(())
+}
+
+/// ε as 1/k when it is one, else as a decimal.
+pub fn fmt_eps(e: f64) -> String {
+    let k = 1.0 / e;
+    if (k - k.round()).abs() < 1e-9 * k {
+        format!("1/{}", k.round())
+    } else {
+        format!("{e}")
+    }
+}

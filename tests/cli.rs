@@ -1,0 +1,272 @@
+//! End-to-end tests of the `mspinn` binary: what a user types, what lands on disk.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn mspinn(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_mspinn"))
+        .args(args)
+        .output()
+        .expect("the binary runs")
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("mspinn-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn is_png(p: &Path) -> bool {
+    std::fs::read(p).is_ok_and(|b| b.starts_with(b"\x89PNG\r\n\x1a\n") && b.len() > 1000)
+}
+
+fn is_svg(p: &Path) -> bool {
+    std::fs::read_to_string(p).is_ok_and(|s| s.contains("<svg") && s.contains("</svg>"))
+}
+
+#[test]
+fn help_teaches_and_info_runs() {
+    let o = mspinn(&["--help"]);
+    assert!(o.status.success());
+    let s = String::from_utf8_lossy(&o.stdout);
+    for cmd in ["solve", "train", "ntk", "freq"] {
+        assert!(s.contains(cmd), "--help lacks {cmd}");
+    }
+    let o = mspinn(&["info"]);
+    assert!(o.status.success());
+    assert!(String::from_utf8_lossy(&o.stdout).contains("features: cuda="));
+}
+
+#[test]
+fn solve_writes_reference_and_homogenised_solution() {
+    let out = tmp("solve");
+    let o = mspinn(&[
+        "solve",
+        "--preset",
+        "twoscale-darcy",
+        "--eps",
+        "1/32",
+        "--points",
+        "201",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let csv = std::fs::read_to_string(out.join("solution.csv")).unwrap();
+    let mut lines = csv.lines();
+    assert_eq!(lines.next(), Some("x,u,u_bar"));
+    let rows: Vec<Vec<f64>> = lines
+        .map(|l| l.split(',').map(|v| v.parse().unwrap()).collect())
+        .collect();
+    assert_eq!(rows.len(), 201);
+    // The reference solution is eq. (25); check it in closed form at every point.
+    let eps = 1.0 / 32.0;
+    let pi = std::f64::consts::PI;
+    for r in &rows {
+        let x = r[0];
+        let u = (2.0 * x).sin() + eps * (x / eps).sin() - eps / pi * (pi / eps).sin() * x;
+        assert!((r[1] - u).abs() < 1e-9, "u({x}) = {} vs {u}", r[1]);
+        assert!(r[2].is_finite());
+    }
+    assert!(is_png(&out.join("solution.png")) && is_svg(&out.join("solution.svg")));
+}
+
+#[test]
+fn solve_reads_a_toml_problem_file() {
+    let dir = tmp("toml");
+    std::fs::create_dir_all(&dir).unwrap();
+    let cfg = dir.join("p.toml");
+    // −u'' = 1 on (0, 1), u(0) = 0, u(1) = 1: u = x + x(1 − x)/2.
+    std::fs::write(
+        &cfg,
+        "[problem]\nkind = \"poisson\"\ndomain = [0, 1]\nforcing = \"1\"\nboundary = [0, 1]\n",
+    )
+    .unwrap();
+    let out = dir.join("out");
+    let o = mspinn(&[
+        "solve",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--points",
+        "11",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let csv = std::fs::read_to_string(out.join("solution.csv")).unwrap();
+    for l in csv.lines().skip(1) {
+        let v: Vec<f64> = l.split(',').map(|t| t.parse().unwrap()).collect();
+        let want = v[0] + v[0] * (1.0 - v[0]) / 2.0;
+        assert!((v[1] - want).abs() < 1e-12);
+    }
+}
+
+#[test]
+fn bad_input_is_an_error_that_names_the_field() {
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["solve", "--preset", "twoscale-darcy", "--eps", "0"],
+            "eps = 0",
+        ),
+        (
+            &["solve", "--preset", "twoscale-darcy", "--eps", "1/0"],
+            "zero",
+        ),
+        (&["solve", "--preset", "no-such"], "twoscale-darcy"),
+        (&["ntk", "--eps=-1/10", "--quiet"], "must be > 0"),
+        (
+            &["ntk", "--coef", "sin(2*pi*y)", "--eps", "1/10", "--quiet"],
+            "x",
+        ),
+        (
+            &["ntk", "--widths", "0", "--eps", "1/10", "--quiet"],
+            "width",
+        ),
+        (
+            &[
+                "train",
+                "--preset",
+                "fig4-darcy",
+                "--schedule",
+                "10@abc",
+                "--quiet",
+            ],
+            "learning rate",
+        ),
+        (
+            &[
+                "train",
+                "--preset",
+                "fig4-darcy",
+                "--device",
+                "cuda",
+                "--quiet",
+            ],
+            "cuda",
+        ),
+    ];
+    for (args, needle) in cases {
+        let o = mspinn(args);
+        assert!(!o.status.success(), "{args:?} succeeded");
+        let e = stderr(&o);
+        assert!(e.starts_with("error:"), "{args:?}: {e}");
+        assert!(!e.contains("panicked"), "{args:?} panicked: {e}");
+        assert!(e.contains(needle), "{args:?}: {e:?} lacks {needle:?}");
+    }
+}
+
+#[test]
+fn ntk_json_sweep_shows_the_eps_minus_two_law() {
+    let out = tmp("ntk");
+    let o = mspinn(&[
+        "ntk",
+        "--eps",
+        "1/10:1/60:6",
+        "--nc",
+        "128",
+        "--widths",
+        "20",
+        "--seeds",
+        "2",
+        "--json",
+        "--out",
+        out.to_str().unwrap(),
+        "--full-spectrum",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).expect("one JSON document");
+    let recs = doc["records"].as_array().unwrap();
+    assert_eq!(recs.len(), 12);
+    for r in recs {
+        for k in [
+            "eps",
+            "nc",
+            "np",
+            "k_uu_fro",
+            "k_bb_fro",
+            "k_fro",
+            "k_uu_eig_top",
+            "k_uu_trace",
+            "k_eig_top",
+            "cond_nonzero",
+            "scaling",
+            "method",
+            "seconds",
+        ] {
+            assert!(!r[k].is_null(), "record lacks {k}");
+        }
+        assert_eq!(r["scaling"], "appendix");
+    }
+    let fit = doc["fits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["quantity"] == "k_uu_fro")
+        .unwrap();
+    let slope = fit["slope"].as_f64().unwrap();
+    assert!((-2.5..=-1.5).contains(&slope), "slope {slope}");
+    for f in ["records.csv", "ntk.json"] {
+        assert!(out.join(f).exists());
+    }
+    assert!(is_png(&out.join("ntk_scaling.png")) && is_svg(&out.join("ntk_scaling.svg")));
+    assert!(is_png(&out.join("ntk_spectrum.png")));
+}
+
+#[test]
+fn train_writes_a_complete_run_folder_and_resumes() {
+    let out = tmp("train");
+    let o = mspinn(&[
+        "train",
+        "--preset",
+        "fig4-poisson",
+        "--trials",
+        "2",
+        "--widths",
+        "12,12",
+        "--nc",
+        "64",
+        "--schedule",
+        "60@1e-2,lbfgs:20",
+        "--quiet",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let r: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("result.json")).unwrap()).unwrap();
+    for k in [
+        "max_error_mean_network",
+        "mean_variance",
+        "trials",
+        "rel_l2",
+        "rel_linf",
+        "max_error_vs_homogenized",
+        "seconds",
+    ] {
+        assert!(!r[k].is_null(), "result.json lacks {k}");
+    }
+    assert_eq!(r["trials"], 2);
+    assert_eq!(r["rel_l2"].as_array().unwrap().len(), 2);
+    for t in ["trial-000", "trial-001"] {
+        assert!(out.join(t).join("metrics.csv").exists());
+        assert!(out.join(t).join("weights.safetensors").exists());
+        assert!(out
+            .join(t)
+            .join("checkpoints")
+            .join("checkpoint.safetensors")
+            .exists());
+    }
+    let cfg = std::fs::read_to_string(out.join("config.toml")).unwrap();
+    assert!(cfg.contains("60@1e-2") && cfg.contains("twoscale-poisson"));
+    for p in ["solution", "error", "loss"] {
+        assert!(is_png(&out.join(format!("{p}.png"))), "{p}.png");
+        assert!(is_svg(&out.join(format!("{p}.svg"))), "{p}.svg");
+    }
+    // Resuming a finished run changes nothing and succeeds.
+    let o = mspinn(&["train", "--resume", out.to_str().unwrap(), "--quiet"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+}
