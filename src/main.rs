@@ -54,6 +54,8 @@ enum Command {
     Ntk(commands::ntk::NtkArgs),
     /// The frequency principle (Fig. 1): the DFT of the error during Adam training.
     Freq(commands::freq::FreqArgs),
+    /// Every figure and number of the paper's sections 2 and 4, side by side with the paper's.
+    Reproduce(commands::reproduce::ReproduceArgs),
 }
 
 /// Training runs one trial per core, and at PINN sizes (N_c ~ 10³, widths ~ 40) one thread per
@@ -62,7 +64,10 @@ enum Command {
 /// every core.
 fn default_threads(command: &Command) {
     if std::env::var_os("RAYON_NUM_THREADS").is_none()
-        && matches!(command, Command::Train(_) | Command::Freq(_))
+        && matches!(
+            command,
+            Command::Train(_) | Command::Freq(_) | Command::Reproduce(_)
+        )
     {
         std::env::set_var("RAYON_NUM_THREADS", "1");
     }
@@ -77,6 +82,7 @@ fn main() {
         Command::Train(a) => commands::train::run(a),
         Command::Ntk(a) => commands::ntk::run(a),
         Command::Freq(a) => commands::freq::run(a),
+        Command::Reproduce(a) => commands::reproduce::run(a),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

@@ -1,5 +1,6 @@
 pub mod freq;
 pub mod info;
 pub mod ntk;
+pub mod reproduce;
 pub mod solve;
 pub mod train;

@@ -12,7 +12,8 @@
 //! with G_u = J_u^T J_u and G_b = J_b^T J_b.
 
 use candle_core::{DType, Tensor};
-use faer::Mat;
+use faer::linalg::matmul::triangular::BlockStructure;
+use faer::{Accum, Mat, Par};
 
 use crate::spectrum::{frobenius, to_faer, Spectrum};
 use crate::Result;
@@ -22,6 +23,8 @@ pub struct GramAccumulator {
     g: Mat<f64>,
     rows: usize,
     max_row_sq: f64,
+    /// Only the lower triangle of `g` holds the sum (CPU path); mirrored in `finish`.
+    lower_only: bool,
 }
 
 impl GramAccumulator {
@@ -30,15 +33,34 @@ impl GramAccumulator {
             g: Mat::zeros(np, np),
             rows: 0,
             max_row_sq: 0.0,
+            lower_only: false,
         }
     }
 
-    /// Adds a chunk of Jacobian rows (r × N_p). The product runs in the chunk's dtype on its
-    /// device; the sum over chunks is kept in f64.
+    /// Adds a chunk of Jacobian rows (r × N_p); the sum over chunks is kept in f64. On the CPU the
+    /// product is a symmetric rank-r update of the lower triangle only (faer's triangular matmul:
+    /// half the FLOPs of J^T J), on other devices a full product in the chunk's dtype there.
     pub fn add(&mut self, j: &Tensor) -> Result<()> {
-        let (r, _) = j.dims2()?;
-        let g = to_faer(&j.t()?.matmul(j)?)?;
-        self.g += &g;
+        let (r, np) = j.dims2()?;
+        if j.device().is_cpu() {
+            let v: Vec<f64> = j.to_dtype(DType::F64)?.flatten_all()?.to_vec1()?;
+            let jm = faer::MatRef::from_row_major_slice(&v, r, np);
+            faer::linalg::matmul::triangular::matmul(
+                self.g.as_mut(),
+                BlockStructure::TriangularLower,
+                Accum::Add,
+                jm.transpose(),
+                BlockStructure::Rectangular,
+                jm,
+                BlockStructure::Rectangular,
+                1.0,
+                Par::rayon(0),
+            );
+            self.lower_only = true;
+        } else {
+            let g = to_faer(&j.t()?.matmul(j)?)?;
+            self.g += &g;
+        }
         let row_sq: Vec<f64> = j.sqr()?.sum(1)?.to_dtype(DType::F64)?.to_vec1()?;
         self.max_row_sq = row_sq.iter().copied().fold(self.max_row_sq, f64::max);
         self.rows += r;
@@ -48,7 +70,15 @@ impl GramAccumulator {
     pub fn rows(&self) -> usize {
         self.rows
     }
-    pub fn finish(self) -> (Mat<f64>, f64) {
+    pub fn finish(mut self) -> (Mat<f64>, f64) {
+        if self.lower_only {
+            let n = self.g.nrows();
+            for j in 0..n {
+                for i in 0..j {
+                    self.g[(i, j)] = self.g[(j, i)];
+                }
+            }
+        }
         (self.g, self.max_row_sq)
     }
 }
