@@ -61,7 +61,8 @@ pub struct TrainArgs {
     /// Boundary weight λ of eq. (7).
     #[arg(long)]
     pub lambda: Option<f64>,
-    /// Phases: ITERS@LR for Adam, lbfgs:MAXITER for L-BFGS, comma separated.
+    /// Phases, comma separated: ITERS@LR (Adam), lbfgs:MAXITER (L-BFGS), lm:ITERS
+    /// (Levenberg–Marquardt), gn:ITERS (damped Gauss–Newton), e.g. "2000@1e-3,lm:900".
     #[arg(long)]
     pub schedule: Option<String>,
     /// Cap on L-BFGS iterations (replaces every lbfgs phase's cap).
@@ -256,6 +257,8 @@ pub struct TrainResult {
     pub lbfgs_evaluations: Vec<u64>,
     pub trial_seconds: Vec<f64>,
     pub seconds: f64,
+    /// Per-iteration μ, step norm and time of every lm/gn phase, per trial.
+    pub second_order: Vec<Vec<mspinn_train::LmOutcome>>,
     pub device: String,
     pub dtype: String,
     pub schedule: String,
@@ -385,6 +388,7 @@ pub fn run_trials(
             .collect(),
         trial_seconds: done.iter().map(|d| d.1.seconds).collect(),
         seconds: start.elapsed().as_secs_f64(),
+        second_order: done.iter().map(|d| d.1.second_order.clone()).collect(),
         device: device_name(device),
         dtype: dtype_name(prep.dtype).into(),
         schedule: prep.schedule.to_string(),

@@ -15,6 +15,26 @@ pub enum TrainError {
     Checkpoint { path: String, reason: String },
     #[error("L-BFGS: {0}")]
     Lbfgs(String),
+    #[error("Levenberg–Marquardt / Gauss–Newton: {0}")]
+    Lm(String),
+    /// The damped normal equations could not be factorised even after raising μ to the cap
+    /// (`LmOptions::mu_max_rel` times its scale): the Jacobian holds non-finite entries or the
+    /// problem is scaled beyond f64.
+    #[error("{method}: Cholesky factorisation of the {space} system ({n}×{n}) failed even with the damping raised to μ = {mu:e}; the Jacobian is not finite or the problem is badly scaled")]
+    Cholesky {
+        method: &'static str,
+        space: &'static str,
+        n: usize,
+        mu: f64,
+    },
+    #[error("optimiser option {field} = {value}: {reason}")]
+    Option {
+        field: &'static str,
+        value: String,
+        reason: String,
+    },
+    #[error(transparent)]
+    Ntk(#[from] mspinn_ntk::NtkError),
     #[error(transparent)]
     Model(#[from] mspinn_model::ModelError),
     #[error(transparent)]

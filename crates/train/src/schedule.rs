@@ -1,4 +1,5 @@
-//! Training schedules: a list of phases written like `10000@1e-4,10000@1e-5,lbfgs:5000`.
+//! Training schedules: a list of phases written like `10000@1e-4,10000@1e-5,lbfgs:5000`, or with
+//! second-order phases, `2000@1e-3,lm:500` / `2000@1e-3,gn:200`.
 
 use std::fmt;
 use std::str::FromStr;
@@ -14,6 +15,10 @@ pub enum Phase {
     Adam { iters: u64, lr: f64 },
     /// `lbfgs:MAXITER`: L-BFGS in f64 until converged or MAXITER iterations.
     Lbfgs { max_iters: u64 },
+    /// `lm:MAXITER`: Levenberg–Marquardt (see [`crate::lm`]) for at most MAXITER trial steps.
+    Lm { max_iters: u64 },
+    /// `gn:MAXITER`: damped Gauss–Newton with a line search for at most MAXITER steps.
+    Gn { max_iters: u64 },
 }
 
 impl Phase {
@@ -21,7 +26,9 @@ impl Phase {
     pub fn max_iters(&self) -> u64 {
         match *self {
             Phase::Adam { iters, .. } => iters,
-            Phase::Lbfgs { max_iters } => max_iters,
+            Phase::Lbfgs { max_iters } | Phase::Lm { max_iters } | Phase::Gn { max_iters } => {
+                max_iters
+            }
         }
     }
 }
@@ -38,8 +45,8 @@ impl Schedule {
     pub fn total_iters(&self) -> u64 {
         self.phases.iter().map(Phase::max_iters).sum()
     }
-    /// The schedule with every Adam phase shortened by `factor` (≥ 1 iteration each) and L-BFGS
-    /// capped: what `--quick` runs.
+    /// The schedule with every Adam phase shortened by `factor` (≥ 1 iteration each) and L-BFGS,
+    /// LM and GN phases capped at `lbfgs_cap` iterations: what `--quick` runs.
     pub fn scaled(&self, factor: f64, lbfgs_cap: u64) -> Self {
         Self::new(
             self.phases
@@ -50,6 +57,12 @@ impl Schedule {
                         lr,
                     },
                     Phase::Lbfgs { max_iters } => Phase::Lbfgs {
+                        max_iters: max_iters.min(lbfgs_cap),
+                    },
+                    Phase::Lm { max_iters } => Phase::Lm {
+                        max_iters: max_iters.min(lbfgs_cap),
+                    },
+                    Phase::Gn { max_iters } => Phase::Gn {
                         max_iters: max_iters.min(lbfgs_cap),
                     },
                 })
@@ -74,6 +87,20 @@ impl FromStr for Schedule {
                     .parse()
                     .map_err(|_| err(format!("{part:?}: expected lbfgs:MAXITER")))?;
                 phases.push(Phase::Lbfgs { max_iters });
+            } else if let Some((name, n)) = part
+                .split_once(':')
+                .filter(|(name, _)| matches!(name.trim(), "lm" | "gn"))
+            {
+                let max_iters: u64 = n.trim().parse().map_err(|_| {
+                    err(format!(
+                        "{part:?}: expected {}:MAXITER with a whole number of iterations",
+                        name.trim()
+                    ))
+                })?;
+                phases.push(match name.trim() {
+                    "lm" => Phase::Lm { max_iters },
+                    _ => Phase::Gn { max_iters },
+                });
             } else if let Some((it, lr)) = part.split_once('@') {
                 let iters: u64 = it
                     .trim()
@@ -89,7 +116,7 @@ impl FromStr for Schedule {
                 phases.push(Phase::Adam { iters, lr });
             } else {
                 return Err(err(format!(
-                    "{part:?}: each phase is ITERS@LR (Adam) or lbfgs:MAXITER"
+                    "{part:?}: each phase is ITERS@LR (Adam), lbfgs:MAXITER, lm:MAXITER or gn:MAXITER"
                 )));
             }
         }
@@ -108,6 +135,8 @@ impl fmt::Display for Schedule {
             .map(|p| match p {
                 Phase::Adam { iters, lr } => format!("{iters}@{lr:e}"),
                 Phase::Lbfgs { max_iters } => format!("lbfgs:{max_iters}"),
+                Phase::Lm { max_iters } => format!("lm:{max_iters}"),
+                Phase::Gn { max_iters } => format!("gn:{max_iters}"),
             })
             .collect();
         write!(f, "{}", parts.join(","))
@@ -137,8 +166,27 @@ mod tests {
     }
 
     #[test]
+    fn second_order_phases_parse_and_round_trip() {
+        let s: Schedule = "2000@1e-3, lm:50,gn:7".parse().unwrap();
+        assert_eq!(
+            s.phases[1..],
+            [Phase::Lm { max_iters: 50 }, Phase::Gn { max_iters: 7 }]
+        );
+        assert_eq!(s.to_string(), "2000@1e-3,lm:50,gn:7");
+        assert_eq!(s.to_string().parse::<Schedule>().unwrap(), s);
+        assert_eq!(s.total_iters(), 2057);
+        assert_eq!(
+            s.scaled(0.5, 10).phases[1..],
+            [Phase::Lm { max_iters: 10 }, Phase::Gn { max_iters: 7 }]
+        );
+    }
+
+    #[test]
     fn rejects_bad_phases() {
-        for bad in ["", "10@", "x@1e-3", "10@-1", "10@nan", "lbfgs:x", "adam"] {
+        for bad in [
+            "", "10@", "x@1e-3", "10@-1", "10@nan", "lbfgs:x", "adam", "lm", "lm:", "lm:-3",
+            "gn:1.5", "lmx:3", "qn:5",
+        ] {
             assert!(bad.parse::<Schedule>().is_err(), "{bad:?} accepted");
         }
     }

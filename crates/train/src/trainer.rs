@@ -2,9 +2,12 @@
 //!
 //! A schedule's Adam phases each start with fresh moments (DeepXDE, which the paper used,
 //! recompiles the model and so re-creates Adam for every learning rate); L-BFGS phases run in f64
-//! on the flat parameter vector. Loss terms are checked every iteration: the first non-finite one
+//! on the flat parameter vector; `lm` / `gn` phases take Levenberg–Marquardt or Gauss–Newton steps
+//! from the residual Jacobian ([`crate::lm`]) and log a row every `log_every` of their iterations
+//! with μ in the `lr` column. Loss terms are checked every iteration: the first non-finite one
 //! stops the run with its iteration, and the last checkpoint written (always from a finite loss)
-//! stays on disk.
+//! stays on disk. A second-order or L-BFGS phase is atomic: `stop_after` and resume act between
+//! phases there.
 
 use std::fs::OpenOptions;
 use std::io::Write;
@@ -18,6 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::{self, LoopPosition};
 use crate::lbfgs::{run_lbfgs, LbfgsOptions, LbfgsOutcome};
+use crate::lm::{run_gn, run_lm, LmOptions, LmOutcome};
 use crate::{Adam, Phase, Result, Schedule, TrainError};
 
 /// How the loop reports progress.
@@ -40,6 +44,8 @@ pub struct TrainOptions {
     pub run_dir: Option<PathBuf>,
     pub progress: Progress,
     pub lbfgs: LbfgsOptions,
+    /// Settings of `lm` and `gn` phases (their iteration cap comes from the schedule).
+    pub lm: LmOptions,
     /// Stop (as if interrupted) after this many global iterations: for resume tests.
     pub stop_after: Option<u64>,
     /// Called with (global iteration, network) whenever an Adam phase logs, e.g. to record the
@@ -58,6 +64,7 @@ impl Default for TrainOptions {
             run_dir: None,
             progress: Progress::Quiet,
             lbfgs: LbfgsOptions::default(),
+            lm: LmOptions::default(),
             stop_after: None,
             on_log: None,
         }
@@ -101,6 +108,9 @@ pub struct TrainOutcome {
     pub final_loss: LossTerms,
     pub iterations: u64,
     pub lbfgs: Vec<LbfgsOutcome>,
+    /// One entry per `lm` / `gn` phase, with its per-iteration μ, step norm and time.
+    #[serde(default)]
+    pub second_order: Vec<LmOutcome>,
     pub seconds: f64,
     /// False when `stop_after` cut the run short.
     pub completed: bool,
@@ -214,6 +224,7 @@ impl<'a> Trainer<'a> {
         }
         let mut rows = Vec::new();
         let mut lbfgs_out = Vec::new();
+        let mut second_order = Vec::new();
         let mut terms = LossTerms::default();
         let log_every = self.opts.log_every.max(1);
 
@@ -233,6 +244,7 @@ impl<'a> Trainer<'a> {
                                 final_loss: terms,
                                 iterations: pos.global_iter,
                                 lbfgs: lbfgs_out,
+                                second_order,
                                 seconds: start.elapsed().as_secs_f64(),
                                 completed: false,
                             });
@@ -316,6 +328,95 @@ impl<'a> Trainer<'a> {
                     rows.push(self.row(&pos, "lbfgs", 0.0, &terms, &start));
                     lbfgs_out.push(out);
                 }
+                Phase::Lm { max_iters } | Phase::Gn { max_iters } => {
+                    let name = if matches!(phase, Phase::Lm { .. }) {
+                        "lm"
+                    } else {
+                        "gn"
+                    };
+                    let mut o = self.opts.lm.clone();
+                    o.max_iters = max_iters;
+                    let base = pos.global_iter;
+                    let phase_idx = pos.phase;
+                    let mut pending: Vec<LogRow> = Vec::new();
+                    let mut last_mu = 0.0;
+                    let mut last_flush = Instant::now();
+                    let mut on_iter = |k: u64, mu: f64, t: &LossTerms| -> Result<()> {
+                        last_mu = mu;
+                        if !t.is_finite() {
+                            return Err(TrainError::Diverged {
+                                iteration: base + k,
+                                phase: phase_idx,
+                                term: t.offending_term(),
+                                checkpoint: last_ck.clone(),
+                            });
+                        }
+                        if k.is_multiple_of(log_every) {
+                            pending.push(LogRow {
+                                iteration: base + k,
+                                phase: phase_idx,
+                                optimizer: name.into(),
+                                lr: mu,
+                                loss: t.total,
+                                loss_pde: t.pde,
+                                loss_bc: t.bc,
+                                seconds: start.elapsed().as_secs_f64(),
+                            });
+                            // Second-order iterations can take seconds each: flush by time
+                            // too, so metrics.csv follows a long phase as it runs.
+                            if pending.len() >= 64 || last_flush.elapsed().as_secs() >= 10 {
+                                self.append_rows(&pending)?;
+                                pending.clear();
+                                last_flush = Instant::now();
+                            }
+                        }
+                        if let Some(b) = &bar {
+                            if k > 0 {
+                                b.inc(1);
+                            }
+                            b.set_message(format!(
+                                "phase {} {name} μ {mu:.1e} loss {:.3e}",
+                                phase_idx + 1,
+                                t.total
+                            ));
+                        }
+                        Ok(())
+                    };
+                    // Rows already collected in this run go to disk first, so the file stays in
+                    // iteration order when the phase flushes its own rows.
+                    self.append_rows(&rows)?;
+                    rows.clear();
+                    let res = match phase {
+                        Phase::Lm { .. } => run_lm(self.mlp, self.set, &o, &mut on_iter),
+                        _ => run_gn(self.mlp, self.set, &o, &mut on_iter),
+                    };
+                    let out = match res {
+                        Ok(out) => out,
+                        Err(e) => {
+                            self.append_rows(&pending)?;
+                            return Err(e);
+                        }
+                    };
+                    rows.extend(pending);
+                    terms = self.mlp.loss(self.set)?;
+                    if !terms.is_finite() {
+                        self.append_rows(&rows)?;
+                        return Err(TrainError::Diverged {
+                            iteration: base + out.iterations,
+                            phase: pos.phase,
+                            term: terms.offending_term(),
+                            checkpoint: last_ck,
+                        });
+                    }
+                    pos.global_iter = base + out.iterations;
+                    if let Some(b) = &bar {
+                        b.inc(max_iters.saturating_sub(out.iterations));
+                    }
+                    if rows.last().map(|r| r.iteration) != Some(pos.global_iter) {
+                        rows.push(self.row(&pos, name, last_mu, &terms, &start));
+                    }
+                    second_order.push(out);
+                }
             }
             pos.phase += 1;
             pos.iter_in_phase = 0;
@@ -328,6 +429,7 @@ impl<'a> Trainer<'a> {
             final_loss: terms,
             iterations: pos.global_iter,
             lbfgs: lbfgs_out,
+            second_order,
             seconds: start.elapsed().as_secs_f64(),
             completed: true,
         })
