@@ -520,20 +520,21 @@ fn add_scaled(theta: &[f64], alpha: f64, delta: &[f64]) -> Vec<f64> {
         .collect()
 }
 
-/// Levenberg–Marquardt from the network's current parameters; leaves the last accepted point
-/// (the best one) in the network.
-pub fn run_lm(
+/// The common start of an LM or GN phase: validated options, θ, the residual and loss at θ
+/// (which must be finite), and an outcome to fill in.
+fn start_phase(
+    method: &str,
     mlp: &Mlp,
     set: &ResidualSet,
     opts: &LmOptions,
     on_iter: &mut OnIteration<'_>,
-) -> Result<LmOutcome> {
+) -> Result<(Vec<f64>, Vec<f64>, LossTerms, LmOutcome)> {
     opts.validate()?;
-    let mut theta = mlp.flat_params()?;
-    let (mut r, mut terms) = residual_and_terms(mlp, set)?;
+    let theta = mlp.flat_params()?;
+    let (r, terms) = residual_and_terms(mlp, set)?;
     let initial_loss = terms.total;
-    let mut out = LmOutcome {
-        method: "lm".into(),
+    let out = LmOutcome {
+        method: method.into(),
         space: opts.space.resolve(set.len(), mlp.num_params()),
         iterations: 0,
         accepted: 0,
@@ -549,6 +550,18 @@ pub fn run_lm(
             terms.total
         )));
     }
+    Ok((theta, r, terms, out))
+}
+
+/// Levenberg–Marquardt from the network's current parameters; leaves the last accepted point
+/// (the best one) in the network.
+pub fn run_lm(
+    mlp: &Mlp,
+    set: &ResidualSet,
+    opts: &LmOptions,
+    on_iter: &mut OnIteration<'_>,
+) -> Result<LmOutcome> {
+    let (mut theta, mut r, mut terms, mut out) = start_phase("lm", mlp, set, opts, on_iter)?;
     let floor = opts.marquardt_floor;
     let mut lin = Linearisation::new(mlp, set, &r, opts.space, opts.damping, floor)?;
     let mut mu = opts.tau * lin.mu_scale();
@@ -628,27 +641,7 @@ pub fn run_gn(
     opts: &LmOptions,
     on_iter: &mut OnIteration<'_>,
 ) -> Result<LmOutcome> {
-    opts.validate()?;
-    let mut theta = mlp.flat_params()?;
-    let (mut r, mut terms) = residual_and_terms(mlp, set)?;
-    let initial_loss = terms.total;
-    let mut out = LmOutcome {
-        method: "gn".into(),
-        space: opts.space.resolve(set.len(), mlp.num_params()),
-        iterations: 0,
-        accepted: 0,
-        initial_loss,
-        final_loss: initial_loss,
-        reason: format!("reached {} iterations", opts.max_iters),
-        history: Vec::new(),
-    };
-    if !terms.is_finite() {
-        on_iter(0, f64::NAN, &terms)?;
-        return Err(TrainError::Lm(format!(
-            "the loss at the start is not finite ({})",
-            terms.total
-        )));
-    }
+    let (mut theta, mut r, mut terms, mut out) = start_phase("gn", mlp, set, opts, on_iter)?;
     let mut first = true;
     for k in 1..=opts.max_iters {
         let t0 = Instant::now();
