@@ -13,7 +13,7 @@ use mspinn_problem::{collocation, parse_point_kind, Coefficient, OperatorKind, P
 use mspinn_train::{Progress, Schedule, TrainOptions, Trainer};
 use serde::Serialize;
 
-use crate::args::{dtype_name, hidden_widths, parse_dtype, parse_eps_list, parse_usize_list};
+use crate::args::{hidden_widths, parse_dtype, parse_eps_list, parse_usize_list};
 use crate::commands::solve::fmt_eps;
 use crate::device::parse_device;
 use crate::output::{run_dir, write_atomic, write_json, write_npy};
@@ -343,7 +343,6 @@ pub fn compute(a: &NtkArgs) -> Result<NtkDocument> {
         fits.extend(q("k_uu_max_entry", &|r| r.k_uu_max_entry));
         fits.extend(q("cond_nonzero", &|r| r.cond_nonzero));
     }
-    let _ = dtype_name(dtype);
     Ok(NtkDocument { records, fits })
 }
 
