@@ -5,9 +5,12 @@ use mspinn_model::{Activation, Init, Mlp, MlpConfig, ResidualSet};
 use mspinn_problem::{collocation, PointSpec, Problem};
 use mspinn_train::{Schedule, TrainError, TrainOptions, Trainer};
 
-fn poisson_set(n: usize) -> ResidualSet {
-    // −u'' = sin x + …: the smooth fp-poisson problem, on n points.
-    let p = Problem::preset("fp-poisson", None).unwrap();
+/// The fp-poisson problem (eq. 4) on n points, or with its forcing replaced by `forcing`.
+fn poisson_set_with(forcing: Option<&str>, n: usize) -> ResidualSet {
+    let mut p = Problem::preset("fp-poisson", None).unwrap();
+    if let Some(f) = forcing {
+        p.forcing = mspinn_problem::ScalarFn::parse(f, "x").unwrap();
+    }
     let x = collocation(p.domain, PointSpec::Endpoints(n)).unwrap();
     ResidualSet::new(
         &p.pde_rows(&x).unwrap(),
@@ -19,19 +22,13 @@ fn poisson_set(n: usize) -> ResidualSet {
     .unwrap()
 }
 
+fn poisson_set(n: usize) -> ResidualSet {
+    poisson_set_with(None, n)
+}
+
 fn smooth_poisson_set(n: usize) -> ResidualSet {
     // −u'' = sin x on (−π, π), u = sin x: a few hundred steps suffice.
-    let mut p = Problem::preset("fp-poisson", None).unwrap();
-    p.forcing = mspinn_problem::ScalarFn::parse("sin(x)", "x").unwrap();
-    let x = collocation(p.domain, PointSpec::Endpoints(n)).unwrap();
-    ResidualSet::new(
-        &p.pde_rows(&x).unwrap(),
-        &p.boundary_rows(),
-        10.0,
-        DType::F64,
-        &Device::Cpu,
-    )
-    .unwrap()
+    poisson_set_with(Some("sin(x)"), n)
 }
 
 fn net(seed: u64) -> Mlp {
