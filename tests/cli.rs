@@ -270,3 +270,77 @@ fn train_writes_a_complete_run_folder_and_resumes() {
     let o = mspinn(&["train", "--resume", out.to_str().unwrap(), "--quiet"]);
     assert!(o.status.success(), "{}", stderr(&o));
 }
+
+#[test]
+fn train_records_the_error_history_through_every_phase() {
+    let out = tmp("history");
+    let o = mspinn(&[
+        "train",
+        "--preset",
+        "fig4-poisson",
+        "--trials",
+        "1",
+        "--widths",
+        "8,8",
+        "--nc",
+        "48",
+        "--schedule",
+        "40@1e-2,lbfgs:60,lm:12",
+        "--log-every",
+        "10",
+        "--lm-space",
+        "sample",
+        "--lm-damping",
+        "identity",
+        "--quiet",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let r: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("result.json")).unwrap()).unwrap();
+    let text = std::fs::read_to_string(out.join("trial-000").join("history.csv")).unwrap();
+    let rows: Vec<Vec<f64>> = text
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').map(|v| v.parse().unwrap()).collect())
+        .collect();
+    let its: Vec<u64> = rows.iter().map(|r| r[0] as u64).collect();
+    assert!(its.windows(2).all(|w| w[0] <= w[1]), "{its:?}");
+    let lbfgs_iters = r["lbfgs_iterations"][0].as_u64().unwrap();
+    assert!(lbfgs_iters > 10, "L-BFGS stopped after {lbfgs_iters}");
+    // Rows inside the Adam phase, inside the L-BFGS phase and inside the LM phase.
+    assert!(its.iter().any(|&i| i > 0 && i < 40));
+    assert!(its.iter().any(|&i| i > 40 && i < 40 + lbfgs_iters));
+    assert!(its.iter().any(|&i| i > 40 + lbfgs_iters));
+    // Seconds grow with the iteration (L-BFGS rows are logged after its phase, with their time).
+    let secs: Vec<f64> = rows.iter().map(|r| r[1]).collect();
+    assert!(secs.windows(2).all(|w| w[0] <= w[1] + 1e-3), "{secs:?}");
+    // The last probe saw the final network: its error is the one result.json reports.
+    let last = rows.last().unwrap();
+    let linf = r["rel_linf"][0].as_f64().unwrap();
+    let l2 = r["rel_l2"][0].as_f64().unwrap();
+    assert!(
+        (last[2] - linf).abs() <= 1e-12 * linf,
+        "{} vs {linf}",
+        last[2]
+    );
+    assert!((last[3] - l2).abs() <= 1e-12 * l2, "{} vs {l2}", last[3]);
+    assert!(is_png(&out.join("error_history.png")));
+    let cfg = std::fs::read_to_string(out.join("config.toml")).unwrap();
+    assert!(cfg.contains("lm_space = \"sample\"") && cfg.contains("lm_damping = \"identity\""));
+
+    let o = mspinn(&[
+        "train",
+        "--preset",
+        "fig4-poisson",
+        "--lm-space",
+        "cholesky",
+    ]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("auto, parameter or sample"),
+        "{}",
+        stderr(&o)
+    );
+}

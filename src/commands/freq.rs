@@ -137,7 +137,7 @@ pub fn run_freq(a: &FreqArgs, bar: Option<ProgressBar>) -> Result<FreqResult> {
     let rec = records.clone();
     let grid_c = grid.clone();
     let exact_c = exact.clone();
-    let on_log: mspinn_train::OnLog = Arc::new(move |it: u64, m: &Mlp| {
+    let on_log: mspinn_train::OnLog = Arc::new(move |it: u64, _seconds: f64, m: &Mlp| {
         if let Ok(u) = m.eval_points(&grid_c) {
             let e: Vec<f64> = exact_c.iter().zip(&u).map(|(x, y)| x - y).collect();
             let mut r = rec.lock().expect("records");

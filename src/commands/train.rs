@@ -1,7 +1,7 @@
 //! `mspinn train`: independent trials of one training setup, the paper's metrics and plots.
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
@@ -10,9 +10,10 @@ use clap::Args;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use mspinn_model::{Activation, Init, Mlp, MlpConfig, ResidualSet};
 use mspinn_problem::{collocation, parse_point_kind, PointSpec, Problem};
-use mspinn_train::metrics::{mean_network, summarise};
+use mspinn_train::metrics::{mean_network, rel_l2, rel_linf, summarise};
 use mspinn_train::{
-    LbfgsOptions, Progress, Schedule, TrainOptions, TrainOutcome, Trainer, TrialsSummary,
+    Damping, LbfgsOptions, LmOptions, Progress, Schedule, SolveSpace, TrainOptions, TrainOutcome,
+    Trainer, TrialsSummary,
 };
 use serde::{Deserialize, Serialize};
 
@@ -65,9 +66,20 @@ pub struct TrainArgs {
     /// (Levenberg–Marquardt), gn:ITERS (damped Gauss–Newton), e.g. "2000@1e-3,lm:900".
     #[arg(long)]
     pub schedule: Option<String>,
-    /// Cap on L-BFGS iterations (replaces every lbfgs phase's cap).
+    /// Cap on L-BFGS iterations (replaces every lbfgs phase's cap; lm/gn phases keep theirs).
     #[arg(long)]
     pub lbfgs_iters: Option<u64>,
+    /// Where lm/gn phases solve (JᵀDJ + μM)δ = −JᵀDr: `parameter` (N_p × N_p Cholesky),
+    /// `sample` (N × N, the weighted NTK + μI, Woodbury) or `auto` (the smaller one).
+    #[arg(long, value_parser = parse_space)]
+    pub lm_space: Option<SolveSpace>,
+    /// LM/GN damping matrix M: `marquardt` (diag JᵀDJ, scale-invariant) or `identity` (μI;
+    /// then μ has the units of the NTK's eigenvalues).
+    #[arg(long, value_parser = parse_damping)]
+    pub lm_damping: Option<Damping>,
+    /// Initial LM damping τ: μ₀ = τ (marquardt) or τ·max diag JᵀDJ (identity). Default 1e-3.
+    #[arg(long)]
+    pub lm_tau: Option<f64>,
     /// Independent trials (seeds seed, seed+1, …).
     #[arg(long)]
     pub trials: Option<usize>,
@@ -127,6 +139,19 @@ pub struct TrainingSpec {
     pub trials: usize,
     pub dtype: String,
     pub lbfgs_memory: usize,
+    /// Where lm/gn phases solve the damped normal equations: auto, parameter or sample.
+    #[serde(default)]
+    pub lm_space: SolveSpace,
+    /// LM/GN damping matrix: marquardt (diag JᵀJ) or identity.
+    #[serde(default)]
+    pub lm_damping: Damping,
+    /// Initial LM damping τ (μ₀ = τ, or τ·max diag JᵀJ for identity damping).
+    #[serde(default = "default_lm_tau")]
+    pub lm_tau: f64,
+}
+
+fn default_lm_tau() -> f64 {
+    LmOptions::default().tau
 }
 
 /// A run file may leave out any table but [problem].
@@ -157,6 +182,9 @@ pub fn preset_spec(name: &str) -> Result<TrainSpec> {
         trials,
         dtype: "f64".into(),
         lbfgs_memory: 50,
+        lm_space: SolveSpace::Auto,
+        lm_damping: Damping::Marquardt,
+        lm_tau: default_lm_tau(),
     };
     let pts = |n: usize| PointsSpec {
         kind: "endpoints".into(),
@@ -196,6 +224,23 @@ pub fn preset_spec(name: &str) -> Result<TrainSpec> {
 }
 
 /// Applies the command-line overrides to a spec.
+fn parse_space(s: &str) -> std::result::Result<SolveSpace, String> {
+    match s {
+        "auto" => Ok(SolveSpace::Auto),
+        "parameter" => Ok(SolveSpace::Parameter),
+        "sample" => Ok(SolveSpace::Sample),
+        _ => Err(format!("{s:?}: expected auto, parameter or sample")),
+    }
+}
+
+fn parse_damping(s: &str) -> std::result::Result<Damping, String> {
+    match s {
+        "marquardt" => Ok(Damping::Marquardt),
+        "identity" => Ok(Damping::Identity),
+        _ => Err(format!("{s:?}: expected marquardt or identity")),
+    }
+}
+
 fn apply_overrides(mut s: TrainSpec, a: &TrainArgs) -> Result<TrainSpec> {
     if let Some(e) = a.eps {
         s.problem.eps = Some(crate::config::NumberOrString::Number(e));
@@ -233,6 +278,19 @@ fn apply_overrides(mut s: TrainSpec, a: &TrainArgs) -> Result<TrainSpec> {
             }
         }
         s.training.schedule = sched.to_string();
+    }
+    if let Some(v) = a.lm_space {
+        s.training.lm_space = v;
+    }
+    if let Some(v) = a.lm_damping {
+        s.training.lm_damping = v;
+    }
+    if let Some(t) = a.lm_tau {
+        anyhow::ensure!(
+            t.is_finite() && t > 0.0,
+            "--lm-tau {t}: the initial damping must be finite and > 0"
+        );
+        s.training.lm_tau = t;
     }
     if let Some(t) = a.trials {
         s.training.trials = t;
@@ -301,6 +359,77 @@ pub fn prepare(spec: &TrainSpec, device: &Device) -> Result<Prepared> {
 /// A finished trial: its network on the metrics grid, its training record, its seed.
 type TrialOutput = (Vec<f64>, TrainOutcome, u64);
 
+/// The error against the reference solution at one logged iteration (history.csv).
+#[derive(Clone, Debug, PartialEq)]
+pub struct HistoryRow {
+    pub iteration: u64,
+    /// Training seconds at that iteration, as in metrics.csv.
+    pub seconds: f64,
+    pub rel_linf: f64,
+    pub rel_l2: f64,
+}
+
+pub const HISTORY_HEADER: &str = "iteration,seconds,rel_linf,rel_l2";
+
+/// Reads a trial's history.csv (written as training logs, in every phase).
+pub fn read_history(path: &Path) -> Result<Vec<HistoryRow>> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let mut rows = Vec::new();
+    for (i, line) in text.lines().enumerate().skip(1) {
+        let f: Vec<&str> = line.split(',').collect();
+        let bad = || {
+            format!(
+                "{} line {}: expected {HISTORY_HEADER}",
+                path.display(),
+                i + 1
+            )
+        };
+        anyhow::ensure!(f.len() == 4, bad());
+        rows.push(HistoryRow {
+            iteration: f[0].parse().with_context(bad)?,
+            seconds: f[1].parse().with_context(bad)?,
+            rel_linf: f[2].parse().with_context(bad)?,
+            rel_l2: f[3].parse().with_context(bad)?,
+        });
+    }
+    Ok(rows)
+}
+
+/// An `on_log` hook that appends the relative L∞ and L2 errors on the metrics grid to
+/// `path` each time the trainer logs, in every phase, so error-vs-iteration curves of
+/// first- and second-order optimisers can be compared (the loss alone does not show how far
+/// the network is from u). Chains `inner`, the caller's own hook, if any.
+fn history_hook(
+    path: PathBuf,
+    grid: Arc<Vec<f64>>,
+    exact: Arc<Vec<f64>>,
+    inner: Option<mspinn_train::OnLog>,
+) -> mspinn_train::OnLog {
+    Arc::new(move |it: u64, seconds: f64, m: &Mlp| {
+        if let Some(f) = &inner {
+            f(it, seconds, m);
+        }
+        // A failed probe must not stop training: the row is just missing from history.csv.
+        let Ok(pred) = m.eval_points(&grid) else {
+            return;
+        };
+        let line = format!(
+            "{it},{seconds:.3},{:e},{:e}\n",
+            rel_linf(&pred, &exact),
+            rel_l2(&pred, &exact)
+        );
+        use std::io::Write;
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path);
+        if let Ok(mut f) = file {
+            let _ = f.write_all(line.as_bytes());
+        }
+    })
+}
+
 /// Trains every trial of `spec` into `out` and writes result.json, predictions and plots.
 pub fn run_trials(
     spec: &TrainSpec,
@@ -329,6 +458,13 @@ pub fn run_trials(
     let results: Mutex<Vec<Option<TrialOutput>>> = Mutex::new(vec![None; trials]);
     let first_error: Mutex<Option<anyhow::Error>> = Mutex::new(None);
     let grid = collocation(prep.problem.domain, PointSpec::Endpoints(1000))?;
+    let exact: Vec<f64> = prep
+        .problem
+        .reference_solution(&grid)?
+        .iter()
+        .map(|p| p.0)
+        .collect();
+    let (grid_arc, exact_arc) = (Arc::new(grid.clone()), Arc::new(exact.clone()));
     std::thread::scope(|scope| {
         for _ in 0..jobs {
             scope.spawn(|| loop {
@@ -341,7 +477,8 @@ pub fn run_trials(
                     *n - 1
                 };
                 let seed = spec.network.seed + k as u64;
-                let r = train_one(spec, &prep, &dir, k, seed, resume, &opts, multi, &grid);
+                let probe = (grid_arc.clone(), exact_arc.clone());
+                let r = train_one(spec, &prep, &dir, k, seed, resume, &opts, multi, probe);
                 match r {
                     Ok(v) => results.lock().expect("results")[k] = Some((v.0, v.1, seed)),
                     Err(e) => {
@@ -362,12 +499,6 @@ pub fn run_trials(
         .into_iter()
         .map(|r| r.context("internal: a trial produced no result"))
         .collect::<Result<_>>()?;
-    let exact: Vec<f64> = prep
-        .problem
-        .reference_solution(&grid)?
-        .iter()
-        .map(|p| p.0)
-        .collect();
     let ubar = prep.problem.homogenized_solution(&grid)?;
     let preds: Vec<Vec<f64>> = done.iter().map(|d| d.0.clone()).collect();
     let summary = summarise(&preds, &exact, ubar.as_deref());
@@ -426,7 +557,7 @@ fn train_one(
     resume: bool,
     opts: &TrainOptions,
     multi: Option<&MultiProgress>,
-    grid: &[f64],
+    (grid, exact): (Arc<Vec<f64>>, Arc<Vec<f64>>),
 ) -> Result<(Vec<f64>, TrainOutcome)> {
     let cfg = MlpConfig::new(
         spec.network.widths.clone(),
@@ -440,6 +571,9 @@ fn train_one(
     let mut o = opts.clone();
     o.run_dir = Some(tdir.clone());
     o.lbfgs.memory = spec.training.lbfgs_memory;
+    o.lm.space = spec.training.lm_space;
+    o.lm.damping = spec.training.lm_damping;
+    o.lm.tau = spec.training.lm_tau;
     if let Some(m) = multi {
         let bar = m.add(ProgressBar::new(prep.schedule.total_iters()));
         bar.set_style(
@@ -453,12 +587,18 @@ fn train_one(
         o.progress = Progress::Bar(bar);
     }
     let resume_this = resume && tdir.join("checkpoints").join("checkpoint.json").exists();
+    let hist = tdir.join("history.csv");
+    if !resume_this || !hist.exists() {
+        std::fs::write(&hist, format!("{HISTORY_HEADER}\n"))
+            .with_context(|| format!("writing {}", hist.display()))?;
+    }
+    o.on_log = Some(history_hook(hist, grid.clone(), exact, o.on_log.take()));
     let outcome = Trainer::new(&mlp, &prep.set, &prep.schedule, o.clone()).run(resume_this)?;
     if let Progress::Bar(b) = &o.progress {
         b.finish_with_message(format!("loss {:.3e}", outcome.final_loss.total));
     }
     mlp.save(&tdir.join("weights.safetensors"))?;
-    Ok((mlp.eval_points(grid)?, outcome))
+    Ok((mlp.eval_points(&grid)?, outcome))
 }
 
 fn write_predictions(
@@ -583,6 +723,7 @@ fn plot_run(
             style: SeriesStyle::Line,
         })
         .collect();
+    plot_history(dir, done.len())?;
     line_chart(
         &dir.join("loss"),
         &Axes {
@@ -595,6 +736,40 @@ fn plot_run(
         &s,
     )?;
     Ok(())
+}
+
+/// error_history.{png,svg}: each trial's relative L∞ error against iteration.
+fn plot_history(dir: &Path, trials: usize) -> Result<()> {
+    let mut curves = Vec::new();
+    for k in 0..trials {
+        let h = read_history(&dir.join(format!("trial-{k:03}")).join("history.csv"))?;
+        curves.push((
+            format!("trial {k}"),
+            h.iter().map(|r| r.iteration as f64).collect::<Vec<_>>(),
+            h.iter().map(|r| r.rel_linf).collect::<Vec<_>>(),
+        ));
+    }
+    let s: Vec<Series> = curves
+        .iter()
+        .take(10)
+        .map(|c| Series {
+            name: &c.0,
+            x: &c.1,
+            y: &c.2,
+            style: SeriesStyle::Line,
+        })
+        .collect();
+    line_chart(
+        &dir.join("error_history"),
+        &Axes {
+            title: "relative L∞ error against the reference solution",
+            x_label: "iteration",
+            y_label: "max|u − u_NN| / max|u|",
+            log_x: false,
+            log_y: true,
+        },
+        &s,
+    )
 }
 
 pub fn run(a: TrainArgs) -> Result<()> {

@@ -26,6 +26,10 @@ pub struct LbfgsOptions {
     pub tol_grad: f64,
     /// Stop when |L_k − L_{k+1}| falls below this (0 disables it).
     pub tol_cost: f64,
+    /// Keep (iteration, loss, θ) every this many iterations (0: none), so the caller can log
+    /// the loss and evaluate the error of accepted iterates after the run: argmin's observers
+    /// must be `'static` and cannot reach the caller's logging.
+    pub snapshot_every: u64,
 }
 
 impl Default for LbfgsOptions {
@@ -35,6 +39,7 @@ impl Default for LbfgsOptions {
             memory: 50,
             tol_grad: 1e-8,
             tol_cost: 0.0,
+            snapshot_every: 0,
         }
     }
 }
@@ -46,6 +51,20 @@ pub struct LbfgsOutcome {
     pub initial_loss: f64,
     pub final_loss: f64,
     pub reason: String,
+    /// Accepted iterates every `snapshot_every` iterations.
+    #[serde(skip)]
+    pub snapshots: Vec<LbfgsSnapshot>,
+}
+
+/// An accepted L-BFGS iterate, kept for logging after the run.
+#[derive(Clone, Debug)]
+pub struct LbfgsSnapshot {
+    /// Iterations done within the phase.
+    pub iteration: u64,
+    pub loss: f64,
+    /// Seconds since the phase started.
+    pub seconds: f64,
+    pub theta: Vec<f64>,
 }
 
 struct Cached {
@@ -139,9 +158,16 @@ pub fn run_lbfgs(
         .map_err(lbfgs_err)?;
     let max_iters = opts.max_iters;
     let iters = Rc::new(Cell::new(0u64));
+    let snapshots = Rc::new(RefCell::new(Vec::new()));
+    let observer = IterCounter {
+        iters: iters.clone(),
+        every: opts.snapshot_every,
+        snapshots: snapshots.clone(),
+        start: std::time::Instant::now(),
+    };
     let run = Executor::new(problem, solver)
         .configure(|state| state.param(theta0).max_iters(max_iters))
-        .add_observer(IterCounter(iters.clone()), ObserverMode::Always)
+        .add_observer(observer, ObserverMode::Always)
         .run();
     let reason = match run {
         Ok(res) => res
@@ -166,19 +192,37 @@ pub fn run_lbfgs(
         initial_loss,
         final_loss: best_loss,
         reason,
+        snapshots: snapshots.take(),
     })
 }
 
-/// Records the iteration count as argmin reports it, so it survives a run that ends in an error.
-struct IterCounter(Rc<Cell<u64>>);
+/// Records the iteration count as argmin reports it, so it survives a run that ends in an error,
+/// and every `every`-th accepted iterate.
+struct IterCounter {
+    iters: Rc<Cell<u64>>,
+    every: u64,
+    snapshots: Rc<RefCell<Vec<LbfgsSnapshot>>>,
+    start: std::time::Instant,
+}
 
-impl<I: State> Observe<I> for IterCounter {
+impl<I: State<Param = Vec<f64>, Float = f64>> Observe<I> for IterCounter {
     fn observe_iter(
         &mut self,
         state: &I,
         _kv: &KV,
     ) -> std::result::Result<(), argmin::core::Error> {
-        self.0.set(state.get_iter());
+        let k = state.get_iter();
+        self.iters.set(k);
+        if self.every > 0 && k.is_multiple_of(self.every) {
+            if let Some(theta) = state.get_param() {
+                self.snapshots.borrow_mut().push(LbfgsSnapshot {
+                    iteration: k,
+                    loss: state.get_cost(),
+                    seconds: self.start.elapsed().as_secs_f64(),
+                    theta: theta.clone(),
+                });
+            }
+        }
         Ok(())
     }
 }

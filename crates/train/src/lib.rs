@@ -13,7 +13,7 @@ pub mod trainer;
 
 pub use adam::{Adam, AdamState};
 pub use error::TrainError;
-pub use lbfgs::{LbfgsOptions, LbfgsOutcome};
+pub use lbfgs::{LbfgsOptions, LbfgsOutcome, LbfgsSnapshot};
 pub use lm::{
     gauss_newton_step, run_gn, run_lm, Damping, LmIteration, LmOptions, LmOutcome, SolveSpace,
 };

@@ -48,13 +48,15 @@ pub struct TrainOptions {
     pub lm: LmOptions,
     /// Stop (as if interrupted) after this many global iterations: for resume tests.
     pub stop_after: Option<u64>,
-    /// Called with (global iteration, network) whenever an Adam phase logs, e.g. to record the
-    /// spectrum of the error for the frequency-principle experiment.
+    /// Called with (global iteration, seconds as in metrics.csv, network) whenever a phase logs (Adam and LM/GN every
+    /// `log_every` iterations and at the phase end; L-BFGS for its accepted iterates every
+    /// `log_every` iterations, after the phase), e.g. to record the error against the reference
+    /// solution or its spectrum for the frequency-principle experiment.
     pub on_log: Option<OnLog>,
 }
 
 /// See [`TrainOptions::on_log`].
-pub type OnLog = Arc<dyn Fn(u64, &Mlp) + Send + Sync>;
+pub type OnLog = Arc<dyn Fn(u64, f64, &Mlp) + Send + Sync>;
 
 impl Default for TrainOptions {
     fn default() -> Self {
@@ -269,7 +271,7 @@ impl<'a> Trainer<'a> {
                         if pos.iter_in_phase.is_multiple_of(log_every) {
                             rows.push(self.row(&pos, "adam", lr, &terms, &start));
                             if let Some(f) = &self.opts.on_log {
-                                f(pos.global_iter, self.mlp);
+                                f(pos.global_iter, start.elapsed().as_secs_f64(), self.mlp);
                             }
                             if rows.len() >= 64 {
                                 self.append_rows(&rows)?;
@@ -294,7 +296,7 @@ impl<'a> Trainer<'a> {
                     terms = self.mlp.loss(self.set)?;
                     rows.push(self.row(&pos, "adam", lr, &terms, &start));
                     if let Some(f) = &self.opts.on_log {
-                        f(pos.global_iter, self.mlp);
+                        f(pos.global_iter, start.elapsed().as_secs_f64(), self.mlp);
                     }
                 }
                 Phase::Lbfgs { max_iters } => {
@@ -311,7 +313,36 @@ impl<'a> Trainer<'a> {
                             }
                         }
                     };
-                    let out = run_lbfgs(self.mlp, self.set, &o, &on_eval)?;
+                    o.snapshot_every = log_every;
+                    let phase_start = start.elapsed().as_secs_f64();
+                    let mut out = run_lbfgs(self.mlp, self.set, &o, &on_eval)?;
+                    // Rows and error probes for the accepted iterates, evaluated on a copy so the
+                    // network keeps the best point run_lbfgs left in it.
+                    if !out.snapshots.is_empty() {
+                        let probe = self.mlp.to(self.mlp.dtype(), self.mlp.device())?;
+                        for snap in std::mem::take(&mut out.snapshots) {
+                            // Iteration 0 is the previous phase's last row; the last one is
+                            // logged below with the best point.
+                            if snap.iteration == 0 || snap.iteration >= out.iterations {
+                                continue;
+                            }
+                            probe.set_flat_params(&snap.theta)?;
+                            let t = probe.loss(self.set)?;
+                            rows.push(LogRow {
+                                iteration: base + snap.iteration,
+                                phase: pos.phase,
+                                optimizer: "lbfgs".into(),
+                                lr: 0.0,
+                                loss: t.total,
+                                loss_pde: t.pde,
+                                loss_bc: t.bc,
+                                seconds: phase_start + snap.seconds,
+                            });
+                            if let Some(f) = &self.opts.on_log {
+                                f(base + snap.iteration, phase_start + snap.seconds, &probe);
+                            }
+                        }
+                    }
                     terms = self.mlp.loss(self.set)?;
                     if !terms.is_finite() {
                         return Err(TrainError::Diverged {
@@ -326,6 +357,9 @@ impl<'a> Trainer<'a> {
                         b.inc(max_iters);
                     }
                     rows.push(self.row(&pos, "lbfgs", 0.0, &terms, &start));
+                    if let Some(f) = &self.opts.on_log {
+                        f(pos.global_iter, start.elapsed().as_secs_f64(), self.mlp);
+                    }
                     lbfgs_out.push(out);
                 }
                 Phase::Lm { max_iters } | Phase::Gn { max_iters } => {
@@ -352,6 +386,11 @@ impl<'a> Trainer<'a> {
                             });
                         }
                         if k.is_multiple_of(log_every) {
+                            // The network holds the accepted iterate here (a rejected trial has
+                            // been undone before on_iter is called).
+                            if let Some(f) = &self.opts.on_log {
+                                f(base + k, start.elapsed().as_secs_f64(), self.mlp);
+                            }
                             pending.push(LogRow {
                                 iteration: base + k,
                                 phase: phase_idx,
@@ -414,6 +453,9 @@ impl<'a> Trainer<'a> {
                     }
                     if rows.last().map(|r| r.iteration) != Some(pos.global_iter) {
                         rows.push(self.row(&pos, name, last_mu, &terms, &start));
+                        if let Some(f) = &self.opts.on_log {
+                            f(pos.global_iter, start.elapsed().as_secs_f64(), self.mlp);
+                        }
                     }
                     second_order.push(out);
                 }
