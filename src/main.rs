@@ -56,6 +56,8 @@ enum Command {
     Freq(commands::freq::FreqArgs),
     /// Every figure and number of the paper's sections 2 and 4, side by side with the paper's.
     Reproduce(commands::reproduce::ReproduceArgs),
+    /// Overlay the error histories of training runs (e.g. Adam + L-BFGS against Adam + LM).
+    Compare(commands::compare::CompareArgs),
 }
 
 /// Training runs one trial per core, and at PINN sizes (N_c ~ 10³, widths ~ 40) one thread per
@@ -83,6 +85,7 @@ fn main() {
         Command::Ntk(a) => commands::ntk::run(a),
         Command::Freq(a) => commands::freq::run(a),
         Command::Reproduce(a) => commands::reproduce::run(a),
+        Command::Compare(a) => commands::compare::run(a),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

@@ -330,6 +330,38 @@ fn train_records_the_error_history_through_every_phase() {
     let cfg = std::fs::read_to_string(out.join("config.toml")).unwrap();
     assert!(cfg.contains("lm_space = \"sample\"") && cfg.contains("lm_damping = \"identity\""));
 
+    // Two runs side by side (here the same one twice): plot, median CSV, a printed table.
+    let stem = out.join("cmp");
+    let run = out.to_str().unwrap();
+    let o = mspinn(&[
+        "compare",
+        run,
+        run,
+        "--labels",
+        "a,b",
+        "--out",
+        stem.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(is_png(&stem.with_extension("png")));
+    let csv = std::fs::read_to_string(stem.with_extension("csv")).unwrap();
+    assert!(csv.starts_with("run0_iteration,run0_seconds,run0_rel_linf,run0_rel_l2,run1_"));
+    let final_row: Vec<f64> = csv
+        .lines()
+        .last()
+        .unwrap()
+        .split(',')
+        .map(|v| v.parse().unwrap())
+        .collect();
+    assert!((final_row[2] - linf).abs() <= 1e-12 * linf);
+    let o = mspinn(&["compare", run, "--labels", "a,b"]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("--labels has 2 entries for 1 runs"),
+        "{}",
+        stderr(&o)
+    );
+
     let o = mspinn(&[
         "train",
         "--preset",

@@ -1,0 +1,250 @@
+//! `mspinn compare`: the error histories of several training runs on one plot and in one table,
+//! e.g. the paper's Adam + L-BFGS against Adam + Levenberg–Marquardt on the same problem.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use clap::{Args, ValueEnum};
+
+use crate::commands::train::{read_history, HistoryRow};
+use crate::output::write_columns;
+use crate::plot::{line_chart, Axes, Series, SeriesStyle};
+
+#[derive(Args, Clone)]
+pub struct CompareArgs {
+    /// Run folders written by `mspinn train` (each with trial-*/history.csv).
+    #[arg(required = true)]
+    pub runs: Vec<PathBuf>,
+    /// Legend labels, comma separated, one per run (default: the folder names).
+    #[arg(long)]
+    pub labels: Option<String>,
+    /// Horizontal axis: training iteration or wall seconds.
+    #[arg(long, value_enum, default_value_t = XAxis::Iteration)]
+    pub x: XAxis,
+    /// Error plotted: relative L∞ (max|u − u_NN| / max|u|) or relative L2.
+    #[arg(long, value_enum, default_value_t = Metric::Linf)]
+    pub metric: Metric,
+    /// Output stem: STEM.png, STEM.svg and STEM.csv (the median curves).
+    #[arg(long, default_value = "compare")]
+    pub out: PathBuf,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum Metric {
+    Linf,
+    L2,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum XAxis {
+    Iteration,
+    Seconds,
+}
+
+/// One run's trials, and the median over trials at every iteration that all of them logged.
+struct RunHistory {
+    label: String,
+    trials: Vec<Vec<HistoryRow>>,
+    iteration: Vec<f64>,
+    seconds: Vec<f64>,
+    rel_linf: Vec<f64>,
+    rel_l2: Vec<f64>,
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        0.5 * (v[n / 2 - 1] + v[n / 2])
+    }
+}
+
+fn load(dir: &Path, label: String) -> Result<RunHistory> {
+    let mut trials = Vec::new();
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("cannot read run folder {}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("trial-"))
+        })
+        .collect();
+    entries.sort();
+    for t in entries {
+        let h = t.join("history.csv");
+        if h.exists() {
+            trials.push(read_history(&h)?);
+        }
+    }
+    anyhow::ensure!(
+        !trials.is_empty(),
+        "{} has no trial-*/history.csv (runs from before error histories were logged cannot be compared)",
+        dir.display()
+    );
+    // The last row logged at an iteration wins (phase ends log the same iteration twice).
+    let per_trial: Vec<BTreeMap<u64, &HistoryRow>> = trials
+        .iter()
+        .map(|rows| rows.iter().map(|r| (r.iteration, r)).collect())
+        .collect();
+    let (mut iteration, mut seconds, mut rel_linf, mut rel_l2) = (vec![], vec![], vec![], vec![]);
+    for it in per_trial[0].keys() {
+        let rows: Vec<&HistoryRow> = per_trial
+            .iter()
+            .filter_map(|m| m.get(it).copied())
+            .collect();
+        if rows.len() != per_trial.len() {
+            continue;
+        }
+        iteration.push(*it as f64);
+        seconds.push(median(
+            &mut rows.iter().map(|r| r.seconds).collect::<Vec<_>>(),
+        ));
+        rel_linf.push(median(
+            &mut rows.iter().map(|r| r.rel_linf).collect::<Vec<_>>(),
+        ));
+        rel_l2.push(median(
+            &mut rows.iter().map(|r| r.rel_l2).collect::<Vec<_>>(),
+        ));
+    }
+    Ok(RunHistory {
+        label,
+        trials,
+        iteration,
+        seconds,
+        rel_linf,
+        rel_l2,
+    })
+}
+
+pub fn run(a: CompareArgs) -> Result<()> {
+    let labels: Vec<String> = match &a.labels {
+        Some(l) => l.split(',').map(|s| s.trim().to_string()).collect(),
+        None => a
+            .runs
+            .iter()
+            .map(|p| {
+                p.file_name()
+                    .map_or_else(|| p.display().to_string(), |n| n.to_string_lossy().into())
+            })
+            .collect(),
+    };
+    anyhow::ensure!(
+        labels.len() == a.runs.len(),
+        "--labels has {} entries for {} runs",
+        labels.len(),
+        a.runs.len()
+    );
+    let runs: Vec<RunHistory> = a
+        .runs
+        .iter()
+        .zip(labels)
+        .map(|(d, l)| load(d, l))
+        .collect::<Result<_>>()?;
+
+    println!(
+        "{:<28} {:>6} {:>12} {:>12} {:>12} {:>10}",
+        "run", "trials", "rel L∞ med", "rel L∞ max", "rel L2 med", "seconds"
+    );
+    for r in &runs {
+        let mut finals: Vec<f64> = r
+            .trials
+            .iter()
+            .filter_map(|t| t.last().map(|x| x.rel_linf))
+            .collect();
+        let worst = finals.iter().copied().fold(f64::NAN, f64::max);
+        let med = median(&mut finals);
+        let mut l2: Vec<f64> = r
+            .trials
+            .iter()
+            .filter_map(|t| t.last().map(|x| x.rel_l2))
+            .collect();
+        let mut secs: Vec<f64> = r
+            .trials
+            .iter()
+            .filter_map(|t| t.last().map(|x| x.seconds))
+            .collect();
+        println!(
+            "{:<28} {:>6} {:>12.3e} {:>12.3e} {:>12.3e} {:>10.1}",
+            r.label,
+            r.trials.len(),
+            med,
+            worst,
+            median(&mut l2),
+            median(&mut secs)
+        );
+    }
+
+    let names: Vec<String> = runs
+        .iter()
+        .map(|r| format!("{} (median of {})", r.label, r.trials.len()))
+        .collect();
+    let series: Vec<Series> = runs
+        .iter()
+        .zip(&names)
+        .map(|(r, name)| Series {
+            name,
+            x: match a.x {
+                XAxis::Iteration => &r.iteration,
+                XAxis::Seconds => &r.seconds,
+            },
+            y: match a.metric {
+                Metric::Linf => &r.rel_linf,
+                Metric::L2 => &r.rel_l2,
+            },
+            style: SeriesStyle::Line,
+        })
+        .collect();
+    let x_label = match a.x {
+        XAxis::Iteration => "iteration",
+        XAxis::Seconds => "wall seconds (median over trials)",
+    };
+    line_chart(
+        &a.out,
+        &Axes {
+            title: "error against the reference solution during training",
+            x_label,
+            y_label: match a.metric {
+                Metric::Linf => "relative L∞ error",
+                Metric::L2 => "relative L2 error",
+            },
+            log_x: false,
+            log_y: true,
+        },
+        &series,
+    )?;
+
+    // The median curves as one CSV: a column block per run (runs log at different iterations).
+    let mut cols: Vec<Vec<f64>> = Vec::new();
+    let mut head: Vec<String> = Vec::new();
+    let len = runs.iter().map(|r| r.iteration.len()).max().unwrap_or(0);
+    let pad = |v: &[f64]| -> Vec<f64> {
+        let mut v = v.to_vec();
+        v.resize(len, f64::NAN);
+        v
+    };
+    for (k, r) in runs.iter().enumerate() {
+        for (name, v) in [
+            ("iteration", &r.iteration),
+            ("seconds", &r.seconds),
+            ("rel_linf", &r.rel_linf),
+            ("rel_l2", &r.rel_l2),
+        ] {
+            head.push(format!("run{k}_{name}"));
+            cols.push(pad(v));
+        }
+    }
+    let h: Vec<&str> = head.iter().map(String::as_str).collect();
+    let c: Vec<&[f64]> = cols.iter().map(Vec::as_slice).collect();
+    let csv = a.out.with_extension("csv");
+    write_columns(&csv, &h, &c)?;
+    println!(
+        "plot: {}.png / .svg, median curves: {}",
+        a.out.display(),
+        csv.display()
+    );
+    Ok(())
+}
