@@ -254,6 +254,66 @@ fn col_mut(v: &mut [f64]) -> MatMut<'_, f64> {
     MatMut::from_column_major_slice_mut(v, n, 1)
 }
 
+/// The lower triangle of ĴᵀĴ (parameter space) or ĴĴᵀ (sample space) of the row-major N × N_p
+/// matrix `js`. On the CPU a faer triangular product (half the flops of a full one); on any other
+/// device a candle matmul there (cuBLAS on a GPU, where the O(N·N_p·min(N, N_p)) product is the
+/// cost of an iteration), copied back for the Cholesky factorisation on the host: one
+/// factorisation of order ≤ ~10⁴ per iteration is not worth a cuSOLVER dependency yet.
+pub(crate) fn gram_matrix(
+    js: &[f64],
+    n: usize,
+    np: usize,
+    space: SolveSpace,
+    device: &candle_core::Device,
+) -> Result<Mat<f64>> {
+    if !device.is_cpu() {
+        return candle_gram(js, n, np, space, device);
+    }
+    let order = if space == SolveSpace::Sample { n } else { np };
+    let jm = MatRef::from_row_major_slice(js, n, np);
+    let (lhs, rhs) = match space {
+        SolveSpace::Sample => (jm, jm.transpose()),
+        _ => (jm.transpose(), jm),
+    };
+    let mut gram = Mat::zeros(order, order);
+    faer::linalg::matmul::triangular::matmul(
+        gram.as_mut(),
+        BlockStructure::TriangularLower,
+        Accum::Replace,
+        lhs,
+        BlockStructure::Rectangular,
+        rhs,
+        BlockStructure::Rectangular,
+        1.0,
+        Par::rayon(0),
+    );
+    Ok(gram)
+}
+
+/// [`gram_matrix`] through a candle matmul on `device` (any device, so the CPU can test it).
+fn candle_gram(
+    js: &[f64],
+    n: usize,
+    np: usize,
+    space: SolveSpace,
+    device: &candle_core::Device,
+) -> Result<Mat<f64>> {
+    let order = if space == SolveSpace::Sample { n } else { np };
+    let j = candle_core::Tensor::from_slice(js, (n, np), device)?;
+    let g = match space {
+        SolveSpace::Sample => j.matmul(&j.t()?)?,
+        _ => j.t()?.matmul(&j)?,
+    };
+    let host: Vec<f64> = g.flatten_all()?.to_vec1()?;
+    Ok(Mat::from_fn(order, order, |i, k| {
+        if k <= i {
+            host[i * order + k]
+        } else {
+            0.0
+        }
+    }))
+}
+
 /// Everything about the least-squares problem at one θ that does not depend on μ.
 struct Linearisation {
     n: usize,
@@ -340,23 +400,7 @@ impl Linearisation {
             }
         };
         let space = space.resolve(n, np);
-        let jm = MatRef::from_row_major_slice(&js, n, np);
-        let (lhs, rhs, order) = match space {
-            SolveSpace::Sample => (jm, jm.transpose(), n),
-            _ => (jm.transpose(), jm, np),
-        };
-        let mut gram = Mat::zeros(order, order);
-        faer::linalg::matmul::triangular::matmul(
-            gram.as_mut(),
-            BlockStructure::TriangularLower,
-            Accum::Replace,
-            lhs,
-            BlockStructure::Rectangular,
-            rhs,
-            BlockStructure::Rectangular,
-            1.0,
-            Par::rayon(0),
-        );
+        let gram = gram_matrix(&js, n, np, space, mlp.device())?;
         Ok(Self {
             n,
             np,
@@ -715,4 +759,43 @@ pub fn run_gn(
     mlp.set_flat_params(&theta)?;
     out.final_loss = terms.total;
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The device path (candle matmul, cuBLAS on a GPU) and the CPU path (faer's triangular
+    /// product) give the same lower triangle, in both spaces, on a matrix with N ≠ N_p.
+    #[test]
+    fn device_gram_equals_the_faer_triangular_product() {
+        let (n, np) = (37, 23);
+        let js: Vec<f64> = (0..n * np)
+            .map(|k| ((k as f64 * 0.7391).sin() * 3.0).powi(3))
+            .collect();
+        let cpu = candle_core::Device::Cpu;
+        for space in [SolveSpace::Sample, SolveSpace::Parameter] {
+            let a = gram_matrix(&js, n, np, space, &cpu).unwrap();
+            let b = candle_gram(&js, n, np, space, &cpu).unwrap();
+            let order = if space == SolveSpace::Sample { n } else { np };
+            assert_eq!((a.nrows(), b.nrows()), (order, order));
+            let scale = (0..order).map(|i| a[(i, i)]).fold(0.0, f64::max);
+            for i in 0..order {
+                for k in 0..=i {
+                    let (x, y) = (a[(i, k)], b[(i, k)]);
+                    assert!(
+                        (x - y).abs() <= 1e-13 * scale,
+                        "{space:?} ({i},{k}): {x} vs {y}"
+                    );
+                }
+            }
+            // And against the definition, one entry at a time.
+            let (i, k) = (order - 1, order / 2);
+            let direct: f64 = match space {
+                SolveSpace::Sample => (0..np).map(|c| js[i * np + c] * js[k * np + c]).sum(),
+                _ => (0..n).map(|r| js[r * np + i] * js[r * np + k]).sum(),
+            };
+            assert!((a[(i, k)] - direct).abs() <= 1e-13 * scale);
+        }
+    }
 }
