@@ -56,6 +56,9 @@ enum Command {
     Freq(commands::freq::FreqArgs),
     /// Every figure and number of the paper's sections 2 and 4, side by side with the paper's.
     Reproduce(commands::reproduce::ReproduceArgs),
+    /// Speed on this machine: Adam step, L-BFGS evaluation, NTK assembly, with FLOP counts and
+    /// the percentage of a matmul peak measured in the same run.
+    Bench(commands::bench::BenchArgs),
 }
 
 /// Training runs one trial per core, and at PINN sizes (N_c ~ 10³, widths ~ 40) one thread per
@@ -83,6 +86,7 @@ fn main() {
         Command::Ntk(a) => commands::ntk::run(a),
         Command::Freq(a) => commands::freq::run(a),
         Command::Reproduce(a) => commands::reproduce::run(a),
+        Command::Bench(a) => commands::bench::run(a),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

@@ -1,3 +1,4 @@
+pub mod bench;
 pub mod freq;
 pub mod info;
 pub mod ntk;
