@@ -55,16 +55,19 @@ def run_json(cmd, threads):
     p = subprocess.run(prefix(threads) + cmd, env=env_for(threads), capture_output=True, text=True)
     if p.returncode != 0:
         sys.exit(f"compare: {' '.join(cmd)} failed ({p.returncode}):\n{p.stderr[-3000:]}")
-    # The document is the last line that parses (JAX may print notices before it).
-    for line in reversed(p.stdout.strip().splitlines()):
-        try:
-            return json.loads(line)
-        except json.JSONDecodeError:
-            continue
+    # mspinn prints one (pretty) document; JAX may print notices before its one-line document.
     try:
         return json.loads(p.stdout)
     except json.JSONDecodeError:
-        sys.exit(f"compare: no JSON from {' '.join(cmd)}:\n{p.stdout[-2000:]}")
+        pass
+    for line in reversed(p.stdout.strip().splitlines()):
+        try:
+            doc = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(doc, dict):
+            return doc
+    sys.exit(f"compare: no JSON from {' '.join(cmd)}:\n{p.stdout[-2000:]}")
 
 
 def mspinn_bench(bin_, threads, tmp, *args):
