@@ -58,6 +58,9 @@ enum Command {
     Reproduce(commands::reproduce::ReproduceArgs),
     /// Overlay the error histories of training runs (e.g. Adam + L-BFGS against Adam + LM).
     Compare(commands::compare::CompareArgs),
+    /// Speed on this machine: Adam step, L-BFGS evaluation, NTK assembly, with FLOP counts and
+    /// the percentage of a matmul peak measured in the same run.
+    Bench(commands::bench::BenchArgs),
 }
 
 /// Training runs one trial per core, and at PINN sizes (N_c ~ 10³, widths ~ 40) one thread per
@@ -86,6 +89,7 @@ fn main() {
         Command::Freq(a) => commands::freq::run(a),
         Command::Reproduce(a) => commands::reproduce::run(a),
         Command::Compare(a) => commands::compare::run(a),
+        Command::Bench(a) => commands::bench::run(a),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

@@ -376,3 +376,76 @@ fn train_records_the_error_history_through_every_phase() {
         stderr(&o)
     );
 }
+
+/// `mspinn bench --quick` runs every measurement and writes a CSV and a JSON that agree, with
+/// positive times and FLOP rates, and the 4×40 network's 5041 parameters.
+#[test]
+fn bench_quick_writes_csv_and_json() {
+    let out = tmp("bench");
+    let o = mspinn(&[
+        "bench",
+        "--quick",
+        "--sizes",
+        "64",
+        "--dense-sizes",
+        "32",
+        "--gram-sizes",
+        "64",
+        "--dtype",
+        "f64",
+        "--quiet",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let table = String::from_utf8_lossy(&o.stdout);
+    assert!(table.contains("median ms"), "no table printed:\n{table}");
+    let csv = std::fs::read_to_string(out.join("bench.csv")).unwrap();
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let col = |name: &str| header.iter().position(|h| *h == name).unwrap();
+    let rows: Vec<Vec<String>> = lines
+        .map(|l| l.split(',').map(str::to_string).collect())
+        .collect();
+    let measures: Vec<&str> = rows.iter().map(|r| r[col("measure")].as_str()).collect();
+    for m in [
+        "gemm-candle",
+        "gemm-faer",
+        "adam",
+        "lbfgs",
+        "dense",
+        "gram",
+        "fig2a",
+    ] {
+        assert!(measures.contains(&m), "bench.csv lacks {m}: {measures:?}");
+    }
+    for r in &rows {
+        assert_eq!(r.len(), header.len(), "ragged row {r:?}");
+        let ms: f64 = r[col("median_ms")].parse().unwrap();
+        let min: f64 = r[col("min_ms")].parse().unwrap();
+        let gf: f64 = r[col("gflops")].parse().unwrap();
+        assert!(ms > 0.0 && min > 0.0 && min <= ms, "times in {r:?}");
+        assert!(gf > 0.0 && gf.is_finite(), "GFLOP/s in {r:?}");
+        let pct: f64 = r[col("pct_peak")].parse().unwrap();
+        assert!(pct > 0.0, "% of peak in {r:?}");
+    }
+    let adam = rows.iter().find(|r| r[col("measure")] == "adam").unwrap();
+    assert_eq!(adam[col("nc")], "64");
+    assert_eq!(adam[col("np")], "5041");
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("bench.json")).unwrap()).unwrap();
+    let recs = doc["records"].as_array().unwrap();
+    assert_eq!(recs.len(), rows.len());
+    assert!(recs.iter().all(|r| r["median_ms"].as_f64().unwrap() > 0.0));
+    // The best gemm of a dtype is its peak: 100 % by construction.
+    let best = recs
+        .iter()
+        .filter(|r| r["measure"].as_str().unwrap().starts_with("gemm"))
+        .map(|r| r["pct_peak"].as_f64().unwrap())
+        .fold(0.0, f64::max);
+    assert!((best - 100.0).abs() < 1e-9);
+    let o = mspinn(&["bench", "--only", "adam,nonsense", "--quick"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("--only"), "{}", stderr(&o));
+    std::fs::remove_dir_all(&out).ok();
+}
