@@ -7,6 +7,7 @@
 //! ∂loss/∂θ.
 
 pub mod activation;
+pub mod cpu_engine;
 pub mod error;
 pub mod init;
 pub mod jets;
@@ -15,6 +16,7 @@ pub mod mlp;
 pub mod residual;
 
 pub use activation::Activation;
+pub use cpu_engine::{EngineOptions, FlatGrad};
 pub use error::ModelError;
 pub use init::Init;
 pub use jets::{Jets, LayerTrace, Trace};

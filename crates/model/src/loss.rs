@@ -73,13 +73,33 @@ impl Mlp {
         Ok((total, terms))
     }
 
-    /// Just the loss terms.
+    /// Just the loss terms. On the CPU through [`crate::cpu_engine`], elsewhere (or with the
+    /// engine disabled) as [`Mlp::loss_autograd`].
     pub fn loss(&self, set: &ResidualSet) -> Result<LossTerms> {
+        // --- CPU engine dispatch ---
+        if let Some(terms) = crate::cpu_engine::loss(self, set)? {
+            return Ok(terms);
+        }
+        self.loss_autograd(set)
+    }
+
+    /// The loss terms and ∂L/∂θ. On the CPU through [`crate::cpu_engine`], elsewhere (or with
+    /// the engine disabled) as [`Mlp::loss_and_grad_autograd`].
+    pub fn loss_and_grad(&self, set: &ResidualSet) -> Result<LossWithGrad> {
+        // --- CPU engine dispatch ---
+        if let Some(lg) = crate::cpu_engine::loss_and_grad(self, set)? {
+            return Ok(lg);
+        }
+        self.loss_and_grad_autograd(set)
+    }
+
+    /// The loss terms from candle ops over the jets (the reference for the CPU engine).
+    pub fn loss_autograd(&self, set: &ResidualSet) -> Result<LossTerms> {
         Ok(self.loss_tensor(set)?.1)
     }
 
     /// The loss terms and the gradient by candle's first-order autograd over the jet graph.
-    pub fn loss_and_grad(&self, set: &ResidualSet) -> Result<LossWithGrad> {
+    pub fn loss_and_grad_autograd(&self, set: &ResidualSet) -> Result<LossWithGrad> {
         let (total, terms) = self.loss_tensor(set)?;
         let mut store = total.backward()?;
         let grads = self

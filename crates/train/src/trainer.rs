@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use indicatif::ProgressBar;
-use mspinn_model::{LossTerms, Mlp, ResidualSet};
+use mspinn_model::{cpu_engine, FlatGrad, LossTerms, Mlp, ResidualSet};
 use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::{self, LoopPosition};
@@ -200,7 +200,7 @@ impl<'a> Trainer<'a> {
             }
             pos = ck.position;
             if let Some(state) = ck.adam {
-                adam = Adam::with_state(vars.clone(), state);
+                adam = Adam::with_state(vars.clone(), state)?;
             }
         } else if let Some(dir) = &self.opts.run_dir {
             // A fresh run starts a fresh metrics file.
@@ -210,7 +210,7 @@ impl<'a> Trainer<'a> {
         let mut last_ck = String::from("(none: no run folder)");
         let save_ck = |adam: &Adam, pos: &LoopPosition, last: &mut String| -> Result<()> {
             if let Some(dir) = &ckdir {
-                *last = checkpoint::save(dir, self.mlp, adam.state(), pos)?
+                *last = checkpoint::save(dir, self.mlp, &adam.state()?, pos)?
                     .display()
                     .to_string();
             }
@@ -229,6 +229,8 @@ impl<'a> Trainer<'a> {
         let mut second_order = Vec::new();
         let mut terms = LossTerms::default();
         let log_every = self.opts.log_every.max(1);
+        // The CPU engine's gradient buffer, reused by every Adam step.
+        let mut flat = FlatGrad::zeros(self.mlp.dtype(), self.mlp.num_params())?;
 
         while pos.phase < self.schedule.phases.len() {
             let phase = self.schedule.phases[pos.phase];
@@ -251,8 +253,18 @@ impl<'a> Trainer<'a> {
                                 completed: false,
                             });
                         }
-                        let lg = self.mlp.loss_and_grad(self.set)?;
-                        terms = lg.terms;
+                        // On the CPU: the engine's flat gradient and a host Adam step, no tensors.
+                        let grads = match cpu_engine::loss_and_grad_flat(self.mlp, self.set, &mut flat)? {
+                            Some(t) => {
+                                terms = t;
+                                None
+                            }
+                            None => {
+                                let lg = self.mlp.loss_and_grad(self.set)?;
+                                terms = lg.terms;
+                                Some(lg.grads)
+                            }
+                        };
                         if !terms.is_finite() {
                             self.append_rows(&rows)?;
                             return Err(TrainError::Diverged {
@@ -285,10 +297,13 @@ impl<'a> Trainer<'a> {
                                 ));
                             }
                         }
-                        adam.step(&lg.grads, lr)?;
+                        match &grads {
+                            Some(g) => adam.step(g, lr)?,
+                            None => adam.step_flat(&flat, lr)?,
+                        }
                         pos.iter_in_phase += 1;
                         pos.global_iter += 1;
-                        pos.adam_t = adam.state().t;
+                        pos.adam_t = adam.t();
                         if let Some(b) = &bar {
                             b.inc(1);
                         }

@@ -92,8 +92,11 @@ fn lm_drives_a_tiny_poisson_pinn_to_round_off() {
     assert_eq!(out.space, SolveSpace::Sample, "22 rows < 141 parameters");
     assert!(fin < 1e-20, "LM stopped at loss {fin:e}: {}", out.reason);
     assert!(out.iterations < opts.max_iters, "{}", out.reason);
-    // The network holds the reported point, and the loss never went up.
-    assert!((out.final_loss - fin).abs() <= 1e-3 * fin + 1e-30);
+    // The network holds the reported point, and the loss never went up. LM's loss comes from
+    // the candle jets; at a loss of 1e-30 the residuals are round-off, so compare with the loss
+    // by the same arithmetic (the CPU engine behind `mlp.loss` rounds differently).
+    let fin_jets = mlp.loss_autograd(&set).unwrap().total;
+    assert!((out.final_loss - fin_jets).abs() <= 1e-3 * fin_jets + 1e-30);
     assert!(out.history.windows(2).all(|w| w[1].loss <= w[0].loss));
     assert_eq!(out.history.len() as u64, out.iterations);
     assert_eq!(seen, out.iterations + 1);

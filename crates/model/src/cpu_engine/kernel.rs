@@ -1,0 +1,356 @@
+//! One batch tile through the jet network and back: the forward streams, the residual, the loss
+//! and the reverse sweep, accumulating ∂L/∂θ into a per-thread buffer.
+//!
+//! Layout: a layer's three streams (value, d/dx, d²/dx²) of a tile of n rows are one row-major
+//! (3n × width) matrix, stream s in rows [s n, (s+1) n), so each affine layer is one gemm.
+//!
+//! Forward, hidden layer l with input streams H = (h, h', h''), weight W (out × in), bias b:
+//!
+//! ```text
+//! Z = H W^T (+ b on the value rows)       a = σ(z),  a' = σ'(z) z',  a'' = σ''(z) z'² + σ'(z) z''
+//! ```
+//!
+//! layer 0 computed directly from (x, 1, 0): z = x w + b, z' = w, z'' = 0. The output layer is
+//! linear, u = Z₀ + b_L, u' = Z₁, u'' = Z₂, and per row r = c2 u'' + c1 u' + c0 u − g,
+//! e = ½ w r², split into the PDE and boundary sums by the row index.
+//!
+//! Backward (ā is ∂L/∂a of a stream, s_k = σ^(k)(z)): with ρ = w r the output adjoints are
+//! ū = ρ c0, ū' = ρ c1, ū'' = ρ c2. Through the activation (differentiate the forward formulas):
+//!
+//! ```text
+//! z̄  = ā s1 + ā' s2 z' + ā'' (s3 z'² + s2 z'')
+//! z̄' = ā' s1 + 2 ā'' s2 z'
+//! z̄'' = ā'' s1
+//! ```
+//!
+//! and through the affine map (streams stacked, so each is one gemm over 3n rows):
+//!
+//! ```text
+//! ∂L/∂W += Z̄^T H      ∂L/∂b += Σ_rows z̄ (value rows only)      H̄ = Z̄ W
+//! ```
+//!
+//! Layer 0's input streams are (x, 1, 0): ∂L/∂w += Σ_rows (z̄ x + z̄'), ∂L/∂b += Σ_rows z̄.
+//! For tanh s3 = s1 (4t² − 2 s1), for sin s3 = −s1, for softplus s3 = s2 (1 − 2 s1).
+
+use faer::{Accum, MatMut, MatRef, Par};
+
+use candle_core::WithDType;
+
+use super::real::Real;
+
+/// σ, σ', σ'' of a pre-activation, and σ''' from those.
+pub(crate) trait Act {
+    fn fwd<T: Real, const FMA: bool>(z: T) -> (T, T, T);
+    fn s3<T: Real, const FMA: bool>(s0: T, s1: T, s2: T) -> T;
+}
+
+pub(crate) struct Tanh;
+pub(crate) struct Sin;
+pub(crate) struct Softplus;
+
+impl Act for Tanh {
+    #[inline(always)]
+    fn fwd<T: Real, const FMA: bool>(z: T) -> (T, T, T) {
+        let t = z.tanh_v::<FMA>();
+        let s1 = T::fma::<FMA>(-t, t, T::ONE);
+        let s2 = T::of(-2.0) * t * s1;
+        (t, s1, s2)
+    }
+    #[inline(always)]
+    fn s3<T: Real, const FMA: bool>(t: T, s1: T, _s2: T) -> T {
+        s1 * (T::of(4.0) * t * t - T::of(2.0) * s1)
+    }
+}
+
+impl Act for Sin {
+    #[inline(always)]
+    fn fwd<T: Real, const FMA: bool>(z: T) -> (T, T, T) {
+        let s0 = z.sin();
+        (s0, z.cos(), -s0)
+    }
+    #[inline(always)]
+    fn s3<T: Real, const FMA: bool>(_s0: T, s1: T, _s2: T) -> T {
+        -s1
+    }
+}
+
+impl Act for Softplus {
+    #[inline(always)]
+    fn fwd<T: Real, const FMA: bool>(z: T) -> (T, T, T) {
+        let s = z.logistic();
+        (z.softplus(), s, s * (T::ONE - s))
+    }
+    #[inline(always)]
+    fn s3<T: Real, const FMA: bool>(_s0: T, s1: T, s2: T) -> T {
+        s2 * (T::ONE - T::of(2.0) * s1)
+    }
+}
+
+/// The network's parameters as borrowed slices, weights row-major (out × in).
+pub(crate) struct NetRef<'a, T> {
+    pub dims: &'a [usize],
+    pub w: &'a [&'a [T]],
+    pub b: &'a [&'a [T]],
+    /// Offsets of W_l and b_l in the flat gradient.
+    pub offsets: &'a [(usize, usize)],
+}
+
+/// The residual rows: r = c2 u'' + c1 u' + c0 u − g, loss weight w, PDE rows first.
+#[derive(Clone, Copy)]
+pub struct Rows<'a, T> {
+    pub x: &'a [T],
+    pub c0: &'a [T],
+    pub c1: &'a [T],
+    pub c2: &'a [T],
+    pub g: &'a [T],
+    pub w: &'a [T],
+    pub n_pde: usize,
+}
+
+impl<T> Rows<'_, T> {
+    pub fn len(&self) -> usize {
+        self.x.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.x.is_empty()
+    }
+}
+
+/// One thread's buffers, sized for a tile of `tile` rows; reused for every tile and step.
+pub(crate) struct TileWs<T> {
+    /// Pre-activation streams per affine layer (3·tile·width; layer 0's is unused).
+    z: Vec<Vec<T>>,
+    /// Activation streams per hidden layer (3·tile·width).
+    a: Vec<Vec<T>>,
+    /// σ' and σ'' per hidden layer (2·tile·width).
+    s: Vec<Vec<T>>,
+    /// Adjoint ping-pong buffers (3·tile·max width).
+    bar: [Vec<T>; 2],
+    /// ∂L/∂θ of this thread's tiles, flat parameter order.
+    pub grad: Vec<T>,
+    pub pde: f64,
+    pub bc: f64,
+}
+
+impl<T: Real> TileWs<T> {
+    pub fn new(dims: &[usize], tile: usize, n_params: usize) -> Self {
+        let nl = dims.len() - 1;
+        let wmax = dims.iter().copied().max().unwrap_or(1);
+        Self {
+            z: (0..nl)
+                .map(|l| vec![T::ZERO; if l == 0 { 0 } else { 3 * tile * dims[l + 1] }])
+                .collect(),
+            a: (0..nl - 1).map(|l| vec![T::ZERO; 3 * tile * dims[l + 1]]).collect(),
+            s: (0..nl - 1).map(|l| vec![T::ZERO; 2 * tile * dims[l + 1]]).collect(),
+            bar: [vec![T::ZERO; 3 * tile * wmax], vec![T::ZERO; 3 * tile * wmax]],
+            grad: vec![T::ZERO; n_params],
+            pde: 0.0,
+            bc: 0.0,
+        }
+    }
+
+    pub fn bytes(&self) -> usize {
+        let n: usize = self.z.iter().chain(&self.a).chain(&self.s).chain(&self.bar).map(Vec::len).sum();
+        n * std::mem::size_of::<T>()
+    }
+}
+
+/// dst (m × n, row-major) = or += lhs · rhs through faer's matmul, single-threaded (the engine
+/// parallelises over tiles).
+#[inline(always)]
+fn gemm<T: Real>(dst: MatMut<'_, T>, acc: Accum, lhs: MatRef<'_, T>, rhs: MatRef<'_, T>) {
+    faer::linalg::matmul::matmul(dst, acc, lhs, rhs, T::ONE, Par::Seq);
+}
+
+/// Rows r0..r0+n through forward, residual and (if `grad`) backward. Loss sums are added to
+/// `ws.pde` / `ws.bc`, gradients to `ws.grad`.
+#[inline(always)]
+pub(crate) fn tile<T: Real, A: Act, const FMA: bool>(
+    net: &NetRef<'_, T>,
+    rows: &Rows<'_, T>,
+    r0: usize,
+    n: usize,
+    ws: &mut TileWs<T>,
+    grad: bool,
+) {
+    let dims = net.dims;
+    let nl = dims.len() - 1; // affine layers; hidden ones are 0..nl-1
+    let TileWs { z, a, s, bar, grad: gr, pde, bc } = ws;
+
+    // Layer 0 from (x, 1, 0).
+    {
+        let d = dims[1];
+        let w0 = &net.w[0][..d];
+        let b0 = &net.b[0][..d];
+        let (a0, rest) = a[0][..3 * n * d].split_at_mut(n * d);
+        let (a1, a2) = rest.split_at_mut(n * d);
+        let (s1b, s2b) = s[0][..2 * n * d].split_at_mut(n * d);
+        for i in 0..n {
+            let x = rows.x[r0 + i];
+            let k = i * d;
+            let (a0, a1, a2) = (&mut a0[k..k + d], &mut a1[k..k + d], &mut a2[k..k + d]);
+            let (s1b, s2b) = (&mut s1b[k..k + d], &mut s2b[k..k + d]);
+            for j in 0..d {
+                let w = w0[j];
+                let (t, s1, s2) = A::fwd::<T, FMA>(T::fma::<FMA>(x, w, b0[j]));
+                a0[j] = t;
+                a1[j] = s1 * w;
+                a2[j] = s2 * w * w;
+                s1b[j] = s1;
+                s2b[j] = s2;
+            }
+        }
+    }
+
+    // Affine layers 1..nl; activation on all but the last.
+    for l in 1..nl {
+        let (din, dout) = (dims[l], dims[l + 1]);
+        let h = &a[l - 1][..3 * n * din];
+        let zl = &mut z[l][..3 * n * dout];
+        gemm(
+            MatMut::from_row_major_slice_mut(zl, 3 * n, dout),
+            Accum::Replace,
+            MatRef::from_row_major_slice(h, 3 * n, din),
+            MatRef::from_row_major_slice(&net.w[l][..dout * din], dout, din).transpose(),
+        );
+        if l == nl - 1 {
+            break;
+        }
+        let b = &net.b[l][..dout];
+        let (z0, rest) = zl.split_at_mut(n * dout);
+        let (z1, z2) = rest.split_at(n * dout);
+        let (a0, rest) = a[l][..3 * n * dout].split_at_mut(n * dout);
+        let (a1, a2) = rest.split_at_mut(n * dout);
+        let (s1b, s2b) = s[l][..2 * n * dout].split_at_mut(n * dout);
+        for i in 0..n {
+            let k = i * dout;
+            let r = k..k + dout;
+            let (z0, z1, z2) = (&mut z0[r.clone()], &z1[r.clone()], &z2[r.clone()]);
+            let (a0, a1, a2) = (&mut a0[r.clone()], &mut a1[r.clone()], &mut a2[r.clone()]);
+            let (s1b, s2b) = (&mut s1b[r.clone()], &mut s2b[r]);
+            for j in 0..dout {
+                let zz = z0[j] + b[j];
+                z0[j] = zz;
+                let (t, s1, s2) = A::fwd::<T, FMA>(zz);
+                let (d1, d2) = (z1[j], z2[j]);
+                a0[j] = t;
+                a1[j] = s1 * d1;
+                a2[j] = T::fma::<FMA>(s2 * d1, d1, s1 * d2);
+                s1b[j] = s1;
+                s2b[j] = s2;
+            }
+        }
+    }
+
+    // Residual, loss and the output adjoints (into bar[0] as a 3n × 1 matrix).
+    let zo = &z[nl - 1][..3 * n];
+    let bl = net.b[nl - 1][0];
+    let ub = &mut bar[0][..3 * n];
+    let (mut lp, mut lb) = (0.0f64, 0.0f64);
+    for i in 0..n {
+        let gi = r0 + i;
+        let u = zo[i] + bl;
+        let (du, d2u) = (zo[n + i], zo[2 * n + i]);
+        let (c0, c1, c2) = (rows.c0[gi], rows.c1[gi], rows.c2[gi]);
+        let r = c2 * d2u + c1 * du + c0 * u - rows.g[gi];
+        let rho = rows.w[gi] * r;
+        let e = WithDType::to_f64(T::of(0.5) * rho * r);
+        if gi < rows.n_pde {
+            lp += e;
+        } else {
+            lb += e;
+        }
+        ub[i] = rho * c0;
+        ub[n + i] = rho * c1;
+        ub[2 * n + i] = rho * c2;
+    }
+    *pde += lp;
+    *bc += lb;
+    if !grad {
+        return;
+    }
+
+    // Reverse sweep: bar[cur] holds Z̄ of layer l (after the activation step for hidden l).
+    let mut cur = 0;
+    for l in (1..nl).rev() {
+        let (din, dout) = (dims[l], dims[l + 1]);
+        let (ow, ob) = net.offsets[l];
+        let [bar0, bar1] = &mut *bar;
+        let (zb, next) = if cur == 0 { (bar0, bar1) } else { (bar1, bar0) };
+        let zb = &mut zb[..3 * n * dout];
+        let gb = &mut gr[ob..ob + dout];
+        if l < nl - 1 {
+            // ā → z̄ in place, and ∂L/∂b.
+            let (b0, rest) = zb.split_at_mut(n * dout);
+            let (b1, b2) = rest.split_at_mut(n * dout);
+            let zl = &z[l][..3 * n * dout];
+            let (z1, z2) = (&zl[n * dout..2 * n * dout], &zl[2 * n * dout..]);
+            let t = &a[l][..n * dout];
+            let (s1b, s2b) = s[l][..2 * n * dout].split_at(n * dout);
+            for i in 0..n {
+                let k = i * dout;
+                let r = k..k + dout;
+                let (b0, b1, b2) = (&mut b0[r.clone()], &mut b1[r.clone()], &mut b2[r.clone()]);
+                let (z1, z2, t) = (&z1[r.clone()], &z2[r.clone()], &t[r.clone()]);
+                let (s1b, s2b) = (&s1b[r.clone()], &s2b[r]);
+                for j in 0..dout {
+                    let (s1, s2) = (s1b[j], s2b[j]);
+                    let s3 = A::s3::<T, FMA>(t[j], s1, s2);
+                    let (d1, d2) = (z1[j], z2[j]);
+                    let (ab0, ab1, ab2) = (b0[j], b1[j], b2[j]);
+                    let zb0 = ab0 * s1 + ab1 * s2 * d1 + ab2 * T::fma::<FMA>(s3 * d1, d1, s2 * d2);
+                    b0[j] = zb0;
+                    b1[j] = ab1 * s1 + T::of(2.0) * ab2 * s2 * d1;
+                    b2[j] = ab2 * s1;
+                    gb[j] += zb0;
+                }
+            }
+        } else {
+            gb[0] += zb[..n].iter().fold(T::ZERO, |acc, &v| acc + v);
+        }
+        let h = &a[l - 1][..3 * n * din];
+        let zbm = MatRef::from_row_major_slice(&*zb, 3 * n, dout);
+        gemm(
+            MatMut::from_row_major_slice_mut(&mut gr[ow..ow + dout * din], dout, din),
+            Accum::Add,
+            zbm.transpose(),
+            MatRef::from_row_major_slice(h, 3 * n, din),
+        );
+        gemm(
+            MatMut::from_row_major_slice_mut(&mut next[..3 * n * din], 3 * n, din),
+            Accum::Replace,
+            zbm,
+            MatRef::from_row_major_slice(&net.w[l][..dout * din], dout, din),
+        );
+        cur = 1 - cur;
+    }
+
+    // Layer 0: ā → z̄ with z' = w, z'' = 0, straight into ∂L/∂w0 and ∂L/∂b0.
+    let d = dims[1];
+    let (ow, ob) = net.offsets[0];
+    let (gw, gb) = {
+        let (lo, hi) = gr.split_at_mut(ob);
+        (&mut lo[ow..ow + d], &mut hi[..d])
+    };
+    let w0 = &net.w[0][..d];
+    let ab = &bar[cur][..3 * n * d];
+    let (b0, b1, b2) = (&ab[..n * d], &ab[n * d..2 * n * d], &ab[2 * n * d..]);
+    let t = &a[0][..n * d];
+    let (s1b, s2b) = s[0][..2 * n * d].split_at(n * d);
+    for i in 0..n {
+        let x = rows.x[r0 + i];
+        let k = i * d;
+        let r = k..k + d;
+        let (b0, b1, b2) = (&b0[r.clone()], &b1[r.clone()], &b2[r.clone()]);
+        let (t, s1b, s2b) = (&t[r.clone()], &s1b[r.clone()], &s2b[r]);
+        for j in 0..d {
+            let (s1, s2, w) = (s1b[j], s2b[j], w0[j]);
+            let s3 = A::s3::<T, FMA>(t[j], s1, s2);
+            let (ab0, ab1, ab2) = (b0[j], b1[j], b2[j]);
+            let zb0 = ab0 * s1 + ab1 * s2 * w + ab2 * s3 * w * w;
+            let zb1 = ab1 * s1 + T::of(2.0) * ab2 * s2 * w;
+            gw[j] += T::fma::<FMA>(zb0, x, zb1);
+            gb[j] += zb0;
+        }
+    }
+}
