@@ -31,11 +31,8 @@ fn case(n: usize, n_bc: usize, seed: u64) -> Case {
     ];
     let n_pde = n - n_bc;
     // Boundary rows are c0 = 1, c1 = c2 = 0 with weight λ/N_b.
-    for i in n_pde..n {
-        consts[0][i] = 1.0;
-        consts[1][i] = 0.0;
-        consts[2][i] = 0.0;
-        consts[4][i] = 50.0;
+    for (k, value) in [(0, 1.0), (1, 0.0), (2, 0.0), (4, 50.0)] {
+        consts[k][n_pde..].fill(value);
     }
     Case {
         n,
