@@ -21,4 +21,6 @@ pub enum ModelError {
     DType(candle_core::DType),
     #[error(transparent)]
     Candle(#[from] candle_core::Error),
+    #[error(transparent)]
+    Kernel(#[from] mspinn_kernels::KernelError),
 }

@@ -1,6 +1,7 @@
 //! The PINN loss of eq. (7), L(θ) = (1/N_c) Σ ½ r_i² + (λ/N_b) Σ ½ r_b,j², and its gradient.
 
 use candle_core::{DType, Tensor};
+use mspinn_kernels::Outputs;
 
 use crate::{Mlp, ResidualSet, Result};
 
@@ -46,31 +47,43 @@ impl LossWithGrad {
 }
 
 impl Mlp {
-    /// Per-row weighted half-squares w_i ½ r_i², shape (N, 1), and the residual itself.
+    /// Per-row weighted half-squares w_i ½ r_i², shape (N, 1), and the residual itself, from the
+    /// fused residual op.
     pub fn weighted_half_squares(&self, set: &ResidualSet) -> Result<(Tensor, Tensor)> {
         let jets = self.jets(&set.x)?;
-        let r = set.residual(&jets)?;
-        let e = (r.sqr()? * &set.w)?.affine(0.5, 0.0)?;
-        Ok((e, r))
+        let f = set.fused(&jets, Outputs::ALL)?;
+        match (f.half_squares, f.residual) {
+            (Some(e), Some(r)) => Ok((e, r)),
+            _ => unreachable!("Outputs::ALL asks for both columns"),
+        }
     }
 
     /// The loss as a scalar tensor (attached to the autograd graph) plus its two parts.
+    ///
+    /// Computed by the fused residual op (mspinn-kernels): one pass writes the per-tile sums of
+    /// w½r², PDE and boundary tiles apart, and its fused backward feeds dL/du, dL/du', dL/du''
+    /// into candle's autograd over the jets. Same code path on CPU and CUDA.
     pub fn loss_tensor(&self, set: &ResidualSet) -> Result<(Tensor, LossTerms)> {
-        let (e, _) = self.weighted_half_squares(set)?;
+        let jets = self.jets(&set.x)?;
+        let f = set.fused(&jets, Outputs::LOSS)?;
+        let pde = f.pde_loss()?;
+        let bc = f.bc_loss()?;
+        finish_terms(pde, bc)
+    }
+
+    /// [`Self::loss_tensor`] by the unfused candle expression (eight elementwise ops and two
+    /// sums): the reference for tests and the baseline for timing the fused op.
+    pub fn loss_tensor_unfused(&self, set: &ResidualSet) -> Result<(Tensor, LossTerms)> {
+        let jets = self.jets(&set.x)?;
+        let r = set.residual(&jets)?;
+        let e = (r.sqr()? * &set.w)?.affine(0.5, 0.0)?;
         let pde = e.narrow(0, 0, set.n_pde)?.sum_all()?;
-        let (total, bc_value) = if set.n_bc > 0 {
-            let bc = e.narrow(0, set.n_pde, set.n_bc)?.sum_all()?;
-            let bcv = scalar(&bc)?;
-            ((&pde + bc)?, bcv)
+        let bc = if set.n_bc > 0 {
+            Some(e.narrow(0, set.n_pde, set.n_bc)?.sum_all()?)
         } else {
-            (pde.clone(), 0.0)
+            None
         };
-        let terms = LossTerms {
-            total: scalar(&total)?,
-            pde: scalar(&pde)?,
-            bc: bc_value,
-        };
-        Ok((total, terms))
+        finish_terms(pde, bc)
     }
 
     /// Just the loss terms. On the CPU through [`crate::cpu_engine`], elsewhere (or with the
@@ -114,6 +127,23 @@ impl Mlp {
             .collect::<Result<Vec<_>>>()?;
         Ok(LossWithGrad { terms, grads })
     }
+}
+
+/// total = pde + bc (as tensors, for autograd) and the three values on the host.
+fn finish_terms(pde: Tensor, bc: Option<Tensor>) -> Result<(Tensor, LossTerms)> {
+    let (total, bc_value) = match bc {
+        Some(bc) => {
+            let bcv = scalar(&bc)?;
+            ((&pde + bc)?, bcv)
+        }
+        None => (pde.clone(), 0.0),
+    };
+    let terms = LossTerms {
+        total: scalar(&total)?,
+        pde: scalar(&pde)?,
+        bc: bc_value,
+    };
+    Ok((total, terms))
 }
 
 fn scalar(t: &Tensor) -> Result<f64> {

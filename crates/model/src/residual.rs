@@ -8,6 +8,7 @@
 //! and the NTK is J^T… with D = diag(w), both over one forward pass.
 
 use candle_core::{DType, Device, Tensor};
+use mspinn_kernels::{fused_residual, pack_constants, stack_jets, FusedResidual, Outputs};
 use mspinn_problem::LinearResidual;
 
 use crate::mlp::{check_dtype, points_tensor};
@@ -29,6 +30,9 @@ pub struct ResidualSet {
     /// The same rows on the host, in f64, for the NTK and diagnostics.
     pub host: LinearResidual,
     pub host_w: Vec<f64>,
+    /// (c0, c1, c2, g, w) packed once as the (5, N) tensor the fused residual op reads, so a
+    /// training step does no packing. Built from the same host values as the columns above.
+    pub packed: Tensor,
 }
 
 impl ResidualSet {
@@ -87,6 +91,11 @@ impl ResidualSet {
             host_w.extend(std::iter::repeat_n(lambda / n_bc as f64, n_bc));
         }
         let col = |v: &[f64]| points_tensor(v, dtype, device);
+        let packed = pack_constants(
+            [&host.c0, &host.c1, &host.c2, &host.g, &host_w],
+            dtype,
+            device,
+        )?;
         Ok(Self {
             x: col(&host.x)?,
             c0: col(&host.c0)?,
@@ -99,6 +108,7 @@ impl ResidualSet {
             lambda,
             host,
             host_w,
+            packed,
         })
     }
 
@@ -109,9 +119,18 @@ impl ResidualSet {
         self.len() == 0
     }
 
-    /// r = c2 u'' + c1 u' + c0 u − g, shape (N, 1).
+    /// r = c2 u'' + c1 u' + c0 u − g, shape (N, 1), as plain candle ops: the reference the fused
+    /// op is tested against, and what the NTK and Gauss–Newton code differentiate row by row.
     pub fn residual(&self, jets: &Jets) -> Result<Tensor> {
         let r = ((&self.c2 * &jets.d2u)? + (&self.c1 * &jets.du)?)?;
         Ok(((r + (&self.c0 * &jets.u)?)? - &self.g)?)
+    }
+
+    /// The fused residual op (mspinn-kernels) on these rows: r, w½r² and per-tile partial sums in
+    /// one pass, differentiable wrt the jets; one CUDA kernel on the GPU, the same arithmetic on
+    /// the CPU. `outputs` picks the per-row outputs besides the partials.
+    pub fn fused(&self, jets: &Jets, outputs: Outputs) -> Result<FusedResidual> {
+        let stacked = stack_jets(&jets.u, &jets.du, &jets.d2u)?;
+        Ok(fused_residual(&stacked, &self.packed, self.n_pde, outputs)?)
     }
 }

@@ -1,0 +1,105 @@
+//! The two float types the ops compute in, and the CPU arithmetic shared by forward and backward.
+
+use std::ops::{Add, Mul, Sub};
+
+use crate::layout::{Outputs, Tiles, BLOCK};
+
+/// f32 or f64. Only `+`, `−`, `×`: the kernels are exactly these operations in a fixed order,
+/// so the CPU op reproduces the CUDA kernel (compiled with `-fmad=false`) bit for bit.
+pub trait Real: Copy + Add<Output = Self> + Sub<Output = Self> + Mul<Output = Self> {
+    const ZERO: Self;
+    const HALF: Self;
+}
+impl Real for f32 {
+    const ZERO: Self = 0.0;
+    const HALF: Self = 0.5;
+}
+impl Real for f64 {
+    const ZERO: Self = 0.0;
+    const HALF: Self = 0.5;
+}
+
+/// r = ((c2 u'' + c1 u') + c0 u) − g, left to right like the unfused candle expression.
+#[inline(always)]
+fn residual_row<T: Real>(jets: &[T], consts: &[T], n: usize, i: usize) -> T {
+    let (u, du, d2u) = (jets[i], jets[n + i], jets[2 * n + i]);
+    let (c0, c1, c2, g) = (
+        consts[i],
+        consts[n + i],
+        consts[2 * n + i],
+        consts[3 * n + i],
+    );
+    c2 * d2u + c1 * du + c0 * u - g
+}
+
+/// Sums `buf` by the fixed pairwise tree of the CUDA kernel: slot t += slot t + s for
+/// s = BLOCK/2, …, 1. Same additions, same order, so the same bits.
+fn tree_sum<T: Real>(buf: &mut [T; BLOCK]) -> T {
+    let mut s = BLOCK / 2;
+    while s > 0 {
+        for t in 0..s {
+            buf[t] = buf[t] + buf[t + s];
+        }
+        s /= 2;
+    }
+    buf[0]
+}
+
+/// The forward on the host: fills `out` (laid out by [`Tiles::output_offsets`]).
+pub fn forward<T: Real>(jets: &[T], consts: &[T], tiles: Tiles, outputs: Outputs, out: &mut [T]) {
+    let n = tiles.n;
+    let off = tiles.output_offsets(outputs);
+    debug_assert_eq!(out.len(), off.len);
+    let mut buf = [T::ZERO; BLOCK];
+    for tile in 0..tiles.n_tiles {
+        let (start, end) = tiles.range(tile);
+        for (t, slot) in buf.iter_mut().enumerate() {
+            let row = start + t;
+            *slot = if row < end {
+                let r = residual_row(jets, consts, n, row);
+                let e = r * r * consts[4 * n + row] * T::HALF;
+                if let Some(o) = off.residual {
+                    out[o + row] = r;
+                }
+                if let Some(o) = off.half_squares {
+                    out[o + row] = e;
+                }
+                e
+            } else {
+                T::ZERO
+            };
+        }
+        out[off.partials + tile] = tree_sum(&mut buf);
+    }
+}
+
+/// The backward on the host: `grad` is laid out like the forward's output, `dj` is (3, N).
+/// dL/dr_i = g_r_i + w_i r_i (g_e_i + g_p[tile(i)]), dL/du^(k)_i = c_k,i dL/dr_i.
+pub fn backward<T: Real>(
+    jets: &[T],
+    consts: &[T],
+    grad: &[T],
+    tiles: Tiles,
+    outputs: Outputs,
+    dj: &mut [T],
+) {
+    let n = tiles.n;
+    let off = tiles.output_offsets(outputs);
+    debug_assert_eq!(grad.len(), off.len);
+    debug_assert_eq!(dj.len(), 3 * n);
+    for i in 0..n {
+        let r = residual_row(jets, consts, n, i);
+        let w = consts[4 * n + i];
+        let mut ge = grad[off.partials + tiles.tile_of(i)];
+        if let Some(o) = off.half_squares {
+            ge = grad[o + i] + ge;
+        }
+        let mut s = w * r * ge;
+        if let Some(o) = off.residual {
+            s = grad[o + i] + s;
+        }
+        dj[i] = consts[i] * s;
+        dj[n + i] = consts[n + i] * s;
+        dj[2 * n + i] = consts[2 * n + i] * s;
+    }
+}
