@@ -56,6 +56,9 @@ enum Command {
     Freq(commands::freq::FreqArgs),
     /// Every figure and number of the paper's sections 2 and 4, side by side with the paper's.
     Reproduce(commands::reproduce::ReproduceArgs),
+    /// Check a GPU against the CPU on fresh random inputs: jets, residual, loss, gradient, ‖K_uu‖_F
+    /// of the 4×40 Darcy PINN (f64 to 1e-10, f32 to 1e-4); prints a PASS/FAIL table, exits 1 on FAIL.
+    GpuCheck(commands::gpu_check::GpuCheckArgs),
 }
 
 /// Training runs one trial per core, and at PINN sizes (N_c ~ 10³, widths ~ 40) one thread per
@@ -83,6 +86,7 @@ fn main() {
         Command::Ntk(a) => commands::ntk::run(a),
         Command::Freq(a) => commands::freq::run(a),
         Command::Reproduce(a) => commands::reproduce::run(a),
+        Command::GpuCheck(a) => commands::gpu_check::run(a),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

@@ -1,4 +1,5 @@
 pub mod freq;
+pub mod gpu_check;
 pub mod info;
 pub mod ntk;
 pub mod reproduce;
