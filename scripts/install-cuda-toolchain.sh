@@ -36,7 +36,9 @@
 #    pinned by the `cuda-13000` feature in Cargo.toml), LIBRARY_PATH for the stubs. RUSTFLAGS are
 #    deliberately left alone: changing them recompiles every crate, and LIBRARY_PATH is enough.
 #    Keep this environment identical between builds: a changed CUDA_COMPUTE_CAP or NVCC_CCBIN reruns
-#    candle-kernels' 15-minute build script.
+#    candle-kernels' 15-minute build script. CUDAFORGE_THREADS (read by cudaforge, the crate that
+#    drives nvcc in that build script, and not a rerun trigger) is set to every core: its default is
+#    half the cores, i.e. one nvcc at a time on a 2-core machine.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -139,6 +141,8 @@ cat >"$ENV_FILE" <<EOF
 export CUDA_HOME="$CUDA_HOME_DIR"
 case ":\$PATH:" in *":$CUDA_HOME_DIR/bin:"*) ;; *) export PATH="$CUDA_HOME_DIR/bin:\$PATH" ;; esac
 export CUDA_COMPUTE_CAP=90
+# nvcc jobs in candle-kernels' build script (cudaforge's default is half the cores).
+export CUDAFORGE_THREADS="\${CUDAFORGE_THREADS:-\$(nproc 2>/dev/null || echo 2)}"
 # Link-time only (the cc linker driver searches LIBRARY_PATH for -l); never LD_LIBRARY_PATH.
 case ":\${LIBRARY_PATH:-}:" in *":$STUBS:"*) ;; *) export LIBRARY_PATH="$STUBS\${LIBRARY_PATH:+:\$LIBRARY_PATH}" ;; esac
 EOF
@@ -149,6 +153,7 @@ cat <<EOF
 export CUDA_HOME="$CUDA_HOME_DIR"
 export PATH="$CUDA_HOME_DIR/bin:\$PATH"
 export CUDA_COMPUTE_CAP=90
+export CUDAFORGE_THREADS="\$(nproc)"
 export LIBRARY_PATH="$STUBS\${LIBRARY_PATH:+:\$LIBRARY_PATH}"
 # then: source "$ENV_FILE" && cargo build --release --features cuda
 EOF
