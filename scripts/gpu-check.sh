@@ -58,16 +58,24 @@ if [[ "${LD_LIBRARY_PATH:-}" == *link-stubs* ]]; then
     export LD_LIBRARY_PATH
 fi
 missing() { ldd "$BIN" 2>/dev/null | awk '/not found/ { print $1 }'; }
-for lib in $(missing); do
-    [[ "$lib" == libcuda.so.1 ]] && continue # the driver's; nothing to search for
-    found="$(find / -xdev \( -path /proc -o -path /sys \) -prune -o -name "$lib*" -print 2>/dev/null |
-        grep -v link-stubs | head -n 1)"
-    if [[ -n "$found" ]]; then
-        dir="$(dirname "$found")"
-        echo "$lib: using $dir"
-        export LD_LIBRARY_PATH="$dir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-    fi
-done
+want="$(missing | grep -v '^libcuda\.so\.1$' || true)" # libcuda.so.1 is the driver's: not searched for
+if [[ -n "$want" ]]; then
+    echo "not found by the loader: $(paste -sd' ' - <<<"$want"); searching the file system"
+    names=()
+    for lib in $want; do names+=(-o -name "$lib*"); done
+    # One pass over the whole file system (other mounts included: a container's libraries may sit
+    # on one), skipping /proc and /sys and the link-time stubs.
+    hits="$(find / \( -path /proc -o -path /sys \) -prune -o \( -false "${names[@]}" \) -print 2>/dev/null |
+        grep -v link-stubs || true)"
+    for lib in $want; do
+        found="$(grep -m1 "/$lib" <<<"$hits" || true)"
+        if [[ -n "$found" ]]; then
+            dir="$(dirname "$found")"
+            echo "$lib: using $dir"
+            case ":${LD_LIBRARY_PATH:-}:" in *":$dir:"*) ;; *) export LD_LIBRARY_PATH="$dir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" ;; esac
+        fi
+    done
+fi
 if [[ -n "$(missing)" ]]; then
     echo "still not found by the loader: $(missing | paste -sd' ' -)"
     echo "gpu-check.sh: the binary cannot start here; install the CUDA 13 runtime libraries" \
@@ -109,6 +117,8 @@ echo
 if [[ $check -eq 0 ]]; then
     echo "gpu-check.sh: PASS (outputs in $OUT)"
 else
-    echo "gpu-check.sh: FAIL: mspinn gpu-check exited $check (124: timed out); outputs in $OUT"
+    why="exited $check"
+    [[ $check -eq 124 ]] && why="timed out"
+    echo "gpu-check.sh: FAIL: mspinn gpu-check $why; outputs in $OUT"
 fi
 exit "$check"
