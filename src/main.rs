@@ -61,6 +61,9 @@ enum Command {
     /// Speed on this machine: Adam step, L-BFGS evaluation, NTK assembly, with FLOP counts and
     /// the percentage of a matmul peak measured in the same run.
     Bench(commands::bench::BenchArgs),
+    /// Check a GPU against the CPU on fresh random inputs: jets, residual, loss, gradient, ‖K_uu‖_F
+    /// of the 4×40 Darcy PINN (f64 to 1e-10, f32 to 1e-4); prints a PASS/FAIL table, exits 1 on FAIL.
+    GpuCheck(commands::gpu_check::GpuCheckArgs),
 }
 
 /// Training runs one trial per core, and at PINN sizes (N_c ~ 10³, widths ~ 40) one thread per
@@ -90,6 +93,7 @@ fn main() {
         Command::Reproduce(a) => commands::reproduce::run(a),
         Command::Compare(a) => commands::compare::run(a),
         Command::Bench(a) => commands::bench::run(a),
+        Command::GpuCheck(a) => commands::gpu_check::run(a),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

@@ -449,3 +449,110 @@ fn bench_quick_writes_csv_and_json() {
     assert!(stderr(&o).contains("--only"), "{}", stderr(&o));
     std::fs::remove_dir_all(&out).ok();
 }
+
+/// `--device cuda` on every computing command, in a build without the `cuda` feature: an error
+/// that says how to get a CUDA build, at once (before any solve or training), never a panic. In a
+/// `cuda` build on a machine without a GPU the error names the missing device instead.
+#[test]
+fn device_cuda_is_a_clear_error_without_the_feature_or_a_gpu() {
+    let cases: &[&[&str]] = &[
+        &["train", "--preset", "fig4-darcy", "--quiet"],
+        &["ntk", "--eps", "1/10", "--quiet"],
+        &["freq", "--iters", "10"],
+        &["reproduce", "--quick", "--only", "fig2a"],
+        &["gpu-check"],
+    ];
+    for args in cases {
+        let mut full: Vec<&str> = args.to_vec();
+        if args[0] != "gpu-check" {
+            full.extend(["--device", "cuda:0"]);
+        }
+        let t = std::time::Instant::now();
+        let o = mspinn(&full);
+        let e = stderr(&o);
+        if cfg!(feature = "cuda") && o.status.success() {
+            continue; // a machine with a GPU
+        }
+        assert_eq!(o.status.code(), Some(1), "{full:?}: {e}");
+        assert!(e.starts_with("error: --device cuda"), "{full:?}: {e}");
+        assert!(!e.contains("panicked"), "{full:?}: {e}");
+        let needle = if cfg!(feature = "cuda") {
+            "no CUDA device 0 found"
+        } else {
+            "built without the `cuda` feature; rebuild with scripts/install-cuda-toolchain.sh && cargo build --release --features cuda"
+        };
+        assert!(e.contains(needle), "{full:?}: {e:?} lacks {needle:?}");
+        assert!(t.elapsed().as_secs() < 20, "{full:?} worked before failing");
+    }
+    let o = mspinn(&["info"]);
+    let s = String::from_utf8_lossy(&o.stdout);
+    if !cfg!(feature = "cuda") {
+        assert!(s.contains("features: cuda=no"), "{s}");
+        assert!(s.contains("built without the `cuda` feature"), "{s}");
+    }
+}
+
+/// The GPU check's own logic, on the CPU against itself (no GPU in CI): the same seed must give
+/// the same network and points on both sides, so every comparison passes with an error of zero,
+/// and the table has every quantity of both dtypes.
+#[test]
+fn gpu_check_cpu_against_cpu_passes_every_row() {
+    let o = mspinn(&[
+        "gpu-check",
+        "--device",
+        "cpu",
+        "--nc",
+        "200",
+        "--widths",
+        "40,40,40,40",
+        "--seed",
+        "7",
+    ]);
+    let s = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{s}\n{}", stderr(&o));
+    assert!(s.contains("seed 7") && s.contains("N_p = 5041"), "{s}");
+    let quantities = [
+        "u", "u'", "u''", "residual", "wr^2/2", "loss", "gradient", "|K_uu|_F",
+    ];
+    for dtype in ["f64", "f32"] {
+        for q in quantities {
+            let row = s
+                .lines()
+                .find(|l| l.starts_with(dtype) && l.split_whitespace().nth(1) == Some(q))
+                .unwrap_or_else(|| panic!("no {dtype} {q} row in\n{s}"));
+            let cols: Vec<&str> = row.split_whitespace().collect();
+            let rel: f64 = cols[cols.len() - 3].parse().expect("a relative error");
+            assert_eq!(rel, 0.0, "cpu vs cpu must agree exactly: {row}");
+            assert!(row.ends_with("PASS"), "{row}");
+        }
+    }
+    assert!(s.contains("gpu-check: PASS (16 of 16 comparisons)"), "{s}");
+}
+
+/// A bad option of the GPU check is an error naming it, not a panic.
+#[test]
+fn gpu_check_rejects_bad_options() {
+    for (args, needle) in [
+        (&["gpu-check", "--device", "cpu", "--nc", "0"][..], "--nc"),
+        (
+            &["gpu-check", "--device", "cpu", "--dtypes", "f16"],
+            "--dtypes",
+        ),
+        (
+            &["gpu-check", "--device", "cpu", "--widths", "0"],
+            "--widths",
+        ),
+        (
+            &["gpu-check", "--device", "tpu"],
+            "expected cpu, cuda or cuda:N",
+        ),
+    ] {
+        let o = mspinn(args);
+        let e = stderr(&o);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {e}");
+        assert!(
+            e.contains(needle) && !e.contains("panicked"),
+            "{args:?}: {e}"
+        );
+    }
+}

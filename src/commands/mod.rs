@@ -1,6 +1,7 @@
 pub mod bench;
 pub mod compare;
 pub mod freq;
+pub mod gpu_check;
 pub mod info;
 pub mod ntk;
 pub mod reproduce;

@@ -82,9 +82,10 @@ pub struct NtkArgs {
     /// Write K_uu as .npy for every dense record (in --out).
     #[arg(long)]
     pub save_matrix: bool,
-    /// Memory for one chunk of Jacobian rows, MiB.
-    #[arg(long, default_value_t = 256)]
-    pub chunk_mb: usize,
+    /// Memory for one chunk of Jacobian rows, MiB [default: 256 on the CPU; on a GPU half of the
+    /// free device memory]. A chunk that runs out of device memory is retried at half the rows.
+    #[arg(long)]
+    pub chunk_mb: Option<usize>,
     /// Print one JSON document to stdout (records and the fitted slope) instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -216,14 +217,14 @@ pub fn compute(a: &NtkArgs) -> Result<NtkDocument> {
     let method = Method::parse(&a.method)
         .with_context(|| format!("--method {:?}: expected auto, dense or gram", a.method))?;
     anyhow::ensure!(a.seeds >= 1, "--seeds must be at least 1");
-    anyhow::ensure!(a.chunk_mb >= 1, "--chunk-mb must be at least 1");
+    anyhow::ensure!(a.chunk_mb != Some(0), "--chunk-mb must be at least 1");
     let schedule: Option<Schedule> = a.train.as_deref().map(str::parse).transpose()?;
     let opts = NtkOptions {
         scaling,
         method,
         top_k: a.top_k.max(1),
         full_spectrum: a.full_spectrum,
-        chunk_bytes: a.chunk_mb << 20,
+        chunk_bytes: a.chunk_mb.map(|mb| mb.saturating_mul(1 << 20)),
     };
     let mut jobs: Vec<(f64, usize, u64)> = Vec::new();
     for &eps in &eps_list {

@@ -47,7 +47,15 @@ struct Section {
     seconds: f64,
 }
 
-fn ntk_args(eps: &str, seeds: usize, init: &str, train: Option<String>, full: bool) -> NtkArgs {
+/// The NTK figures' settings (Fig. 2a, 2b, 3), on `device` like the rest of the report.
+fn ntk_args(
+    eps: &str,
+    seeds: usize,
+    init: &str,
+    train: Option<String>,
+    full: bool,
+    device: &str,
+) -> NtkArgs {
     NtkArgs {
         problem: "darcy".into(),
         coef: "paper-4.1".into(),
@@ -70,10 +78,10 @@ fn ntk_args(eps: &str, seeds: usize, init: &str, train: Option<String>, full: bo
         top_k: 3,
         full_spectrum: full,
         save_matrix: false,
-        chunk_mb: 256,
+        chunk_mb: None,
         json: true,
         out: None,
-        device: "cpu".into(),
+        device: device.into(),
         dtype: "f64".into(),
         quiet: true,
     }
@@ -124,16 +132,17 @@ fn fig2(dir: &Path, name: &str, a: &NtkArgs, paper: &str) -> Result<Section> {
     })
 }
 
-fn fig3(dir: &Path, quick: bool) -> Result<Section> {
+fn fig3(dir: &Path, quick: bool, device: &str) -> Result<Section> {
     let t = Instant::now();
     let train = if quick { "300@1e-5" } else { "10000@1e-5" };
-    let init = compute(&ntk_args("1/80", 1, "glorot-normal", None, true))?;
+    let init = compute(&ntk_args("1/80", 1, "glorot-normal", None, true, device))?;
     let trained = compute(&ntk_args(
         "1/80",
         1,
         "glorot-normal",
         Some(train.into()),
         true,
+        device,
     ))?;
     write_outputs(&dir.join("fig3-init"), &init)?;
     write_outputs(&dir.join("fig3-trained"), &trained)?;
@@ -317,16 +326,23 @@ pub fn run(a: ReproduceArgs) -> Result<()> {
             "fig2a" => fig2(
                 &dir,
                 "fig2a",
-                &ntk_args("1/10:1/100:10", seeds, "normal", None, false),
+                &ntk_args("1/10:1/100:10", seeds, "normal", None, false, &a.device),
                 "∝ ε⁻² (Fig. 2a, N(0,1) init)",
             )?,
             "fig2b" => fig2(
                 &dir,
                 "fig2b",
-                &ntk_args(eps_b, 1, "glorot-normal", Some(train_b.into()), false),
+                &ntk_args(
+                    eps_b,
+                    1,
+                    "glorot-normal",
+                    Some(train_b.into()),
+                    false,
+                    &a.device,
+                ),
                 "∝ ε⁻² (Fig. 2b, after Adam)",
             )?,
-            "fig3" => fig3(&dir, a.quick)?,
+            "fig3" => fig3(&dir, a.quick, &a.device)?,
             "fig4" => fig4(&dir, a.quick, &device, &multi)?,
             _ => unreachable!("checked above"),
         };

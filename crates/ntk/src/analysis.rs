@@ -7,7 +7,8 @@ use mspinn_model::{Mlp, ResidualSet};
 use serde::{Deserialize, Serialize};
 
 use crate::gram::{boundary_grams, GramAccumulator, ParamGram};
-use crate::{set_jacobian, DenseNtk, NtkError, Result, Scaling};
+use crate::memory::{chunk_budget, for_each_chunk, MIN_CHUNK_ROWS};
+use crate::{set_jacobian, DenseNtk, Result, Scaling};
 
 /// How K is assembled.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -48,8 +49,10 @@ pub struct NtkOptions {
     pub top_k: usize,
     /// Also return the full spectra (dense: all N; Gram: the N_p nonzero candidates).
     pub full_spectrum: bool,
-    /// Memory budget for one chunk of Jacobian rows and its temporaries, in bytes.
-    pub chunk_bytes: usize,
+    /// Memory budget for one chunk of Jacobian rows and its temporaries, in bytes. `None`: 256 MiB
+    /// on the CPU, a share of the free device memory on a GPU (see [`crate::memory`]). Either way
+    /// a chunk that runs out of device memory is retried at half the rows.
+    pub chunk_bytes: Option<usize>,
 }
 
 impl Default for NtkOptions {
@@ -59,7 +62,7 @@ impl Default for NtkOptions {
             method: Method::Auto,
             top_k: 3,
             full_spectrum: false,
-            chunk_bytes: 256 << 20,
+            chunk_bytes: None,
         }
     }
 }
@@ -103,10 +106,16 @@ pub fn unit_roundoff(dtype: DType) -> f64 {
     }
 }
 
-/// Rows per Jacobian chunk so that the chunk and the per-layer outer products fit `bytes`.
+/// Rows per Jacobian chunk so that the chunk and the per-layer outer products fit `bytes`. Off
+/// the CPU each row also has its f64 copy and that copy's square (the device-side accumulation
+/// widens J to f64 before J^T J).
 pub fn chunk_rows(mlp: &Mlp, bytes: usize) -> usize {
-    let per_row = mlp.num_params() * mlp.dtype().size_in_bytes() * 4;
-    (bytes / per_row.max(1)).clamp(16, 1 << 16)
+    let np = mlp.num_params();
+    let mut per_row = np * mlp.dtype().size_in_bytes() * 4;
+    if !mlp.device().is_cpu() {
+        per_row += np * std::mem::size_of::<f64>() * 2;
+    }
+    (bytes / per_row.max(1)).clamp(MIN_CHUNK_ROWS, 1 << 16)
 }
 
 /// Assembles the NTK of `set` at `mlp` and measures it. Returns the dense K too when it was built.
@@ -115,13 +124,8 @@ pub fn analyse(
     set: &ResidualSet,
     opts: &NtkOptions,
 ) -> Result<(NtkReport, Option<DenseNtk>)> {
-    if opts.chunk_bytes == 0 {
-        return Err(NtkError::Option {
-            field: "chunk_bytes",
-            value: "0".into(),
-            reason: "the chunk memory budget must be positive".into(),
-        });
-    }
+    // Validates a fixed budget before any work.
+    chunk_budget(mlp.device(), mlp.num_params(), opts.chunk_bytes)?;
     let start = Instant::now();
     let np = mlp.num_params();
     let (nc, nb) = (set.n_pde, set.n_bc);
@@ -193,23 +197,26 @@ pub fn analyse(
 }
 
 /// G_u over chunks of PDE rows, G_b from the boundary rows, with the column weights `w`.
+///
+/// The chunks' Jacobians and the sum G_u stay on the network's device (cuBLAS on a GPU); only
+/// the N_p × N_p results come to the host, where faer computes the eigenvalues. The
+/// eigen-decomposition stays on the host on purpose: N_p ≤ ~10⁴ for the networks of this
+/// problem, there is one dense symmetric eigen-decomposition per analysis (seconds with faer at
+/// N_p = 5000, against the accumulation over up to 10⁶ points that the GPU does take over), and
+/// cuSOLVER through cudarc would add a dependency, another link-time library and a second
+/// numerical path to keep in agreement with the CPU for little gain.
 pub fn param_gram(
     mlp: &Mlp,
     set: &ResidualSet,
     w: &[f64],
-    chunk_bytes: usize,
+    chunk_bytes: Option<usize>,
 ) -> Result<ParamGram> {
     let (nc, nb) = (set.n_pde, set.n_bc);
     let np = mlp.num_params();
-    let rows = chunk_rows(mlp, chunk_bytes);
+    let rows = chunk_rows(mlp, chunk_budget(mlp.device(), np, chunk_bytes)?);
     let mut acc = GramAccumulator::new(np);
-    let mut s = 0;
-    while s < nc {
-        let len = rows.min(nc - s);
-        acc.add(&set_jacobian(mlp, set, s, len)?)?;
-        s += len;
-    }
-    let (g_u, max_row_sq_u) = acc.finish();
+    for_each_chunk(nc, rows, |s, len| acc.add(&set_jacobian(mlp, set, s, len)?))?;
+    let (g_u, max_row_sq_u) = acc.finish()?;
     let (g_b, jjt_b) = if nb > 0 {
         boundary_grams(&set_jacobian(mlp, set, nc, nb)?)?
     } else {

@@ -10,6 +10,12 @@ pub enum NtkError {
         value: String,
         reason: String,
     },
+    /// Even the smallest chunk of Jacobian rows did not fit in device memory.
+    #[error(
+        "out of device memory even with {rows}-row Jacobian chunks ({message}); \
+         free GPU memory or use a smaller network"
+    )]
+    OutOfMemory { rows: usize, message: String },
     #[error(transparent)]
     Model(#[from] mspinn_model::ModelError),
     #[error(transparent)]

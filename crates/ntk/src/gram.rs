@@ -16,11 +16,19 @@ use faer::linalg::matmul::triangular::BlockStructure;
 use faer::{Accum, Mat, Par};
 
 use crate::spectrum::{frobenius, to_faer, Spectrum};
-use crate::Result;
+use crate::{NtkError, Result};
 
-/// Accumulates G = Σ_chunks J_c^T J_c on the host in f64 and the largest row norm ‖J_i‖².
+/// Accumulates G = Σ_chunks J_c^T J_c in f64 and the largest row norm ‖J_i‖².
+///
+/// On the CPU the sum lives in a faer matrix on the host. On a CUDA device it stays in device
+/// memory: each chunk is widened to f64 there (the same arithmetic as the CPU path, which also
+/// widens before multiplying, so an f32 run differs from the CPU only through J itself), J^T J is
+/// one cuBLAS product, and the N_p × N_p sum is copied to the host once, in [`Self::finish`],
+/// instead of once per chunk.
 pub struct GramAccumulator {
     g: Mat<f64>,
+    /// The running sum on the device (non-CPU chunks only).
+    g_dev: Option<Tensor>,
     rows: usize,
     max_row_sq: f64,
     /// Only the lower triangle of `g` holds the sum (CPU path); mirrored in `finish`.
@@ -31,6 +39,7 @@ impl GramAccumulator {
     pub fn new(np: usize) -> Self {
         Self {
             g: Mat::zeros(np, np),
+            g_dev: None,
             rows: 0,
             max_row_sq: 0.0,
             lower_only: false,
@@ -39,9 +48,22 @@ impl GramAccumulator {
 
     /// Adds a chunk of Jacobian rows (r × N_p); the sum over chunks is kept in f64. On the CPU the
     /// product is a symmetric rank-r update of the lower triangle only (faer's triangular matmul:
-    /// half the FLOPs of J^T J), on other devices a full product in the chunk's dtype there.
+    /// half the FLOPs of J^T J); on other devices a full f64 product accumulated there.
+    ///
+    /// On a device, an error (out of memory above all) leaves the accumulator as it was, so the
+    /// caller can retry the same rows in smaller chunks.
     pub fn add(&mut self, j: &Tensor) -> Result<()> {
         let (r, np) = j.dims2()?;
+        if np != self.g.nrows() {
+            return Err(NtkError::Option {
+                field: "jacobian chunk",
+                value: format!("{r}×{np}"),
+                reason: format!(
+                    "the accumulator holds {0}×{0} Gram matrices",
+                    self.g.nrows()
+                ),
+            });
+        }
         if j.device().is_cpu() {
             let v: Vec<f64> = j.to_dtype(DType::F64)?.flatten_all()?.to_vec1()?;
             let jm = faer::MatRef::from_row_major_slice(&v, r, np);
@@ -57,12 +79,20 @@ impl GramAccumulator {
                 Par::rayon(0),
             );
             self.lower_only = true;
+            let row_sq: Vec<f64> = j.sqr()?.sum(1)?.to_dtype(DType::F64)?.to_vec1()?;
+            self.max_row_sq = row_sq.iter().copied().fold(self.max_row_sq, f64::max);
         } else {
-            let g = to_faer(&j.t()?.matmul(j)?)?;
-            self.g += &g;
+            let j64 = j.to_dtype(DType::F64)?;
+            let jtj = j64.t()?.matmul(&j64)?;
+            let g_new = match &self.g_dev {
+                Some(g) => (g + &jtj)?,
+                None => jtj,
+            };
+            let row_max = j64.sqr()?.sum(1)?.max(0)?.to_scalar::<f64>()?;
+            // Commit only now: everything that can fail has run.
+            self.g_dev = Some(g_new);
+            self.max_row_sq = self.max_row_sq.max(row_max);
         }
-        let row_sq: Vec<f64> = j.sqr()?.sum(1)?.to_dtype(DType::F64)?.to_vec1()?;
-        self.max_row_sq = row_sq.iter().copied().fold(self.max_row_sq, f64::max);
         self.rows += r;
         Ok(())
     }
@@ -70,7 +100,9 @@ impl GramAccumulator {
     pub fn rows(&self) -> usize {
         self.rows
     }
-    pub fn finish(mut self) -> (Mat<f64>, f64) {
+
+    /// The accumulated G (full, symmetric) and max_i ‖J_i‖²; copies a device sum to the host.
+    pub fn finish(mut self) -> Result<(Mat<f64>, f64)> {
         if self.lower_only {
             let n = self.g.nrows();
             for j in 0..n {
@@ -79,7 +111,10 @@ impl GramAccumulator {
                 }
             }
         }
-        (self.g, self.max_row_sq)
+        if let Some(g) = &self.g_dev {
+            self.g += &to_faer(g)?;
+        }
+        Ok((self.g, self.max_row_sq))
     }
 }
 

@@ -12,6 +12,7 @@ pub mod dense;
 pub mod error;
 pub mod gram;
 pub mod jacobian;
+pub mod memory;
 pub mod scaling;
 pub mod spectrum;
 

@@ -108,7 +108,7 @@ fn gram_path_equals_dense_path() {
             method,
             top_k: 10,
             full_spectrum: true,
-            chunk_bytes: 40 * 81 * 8 * 4, // 40-row chunks: many of them
+            chunk_bytes: Some(40 * 81 * 8 * 4), // 40-row chunks: many of them
         };
         let (d, _) = analyse(&mlp, &set, &o(Method::Dense)).unwrap();
         let (g, _) = analyse(&mlp, &set, &o(Method::Gram)).unwrap();
