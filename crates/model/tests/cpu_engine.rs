@@ -46,7 +46,12 @@ fn zero_some_weights(set: &ResidualSet) -> ResidualSet {
 }
 
 fn net(hidden: Vec<usize>, act: Activation, dtype: DType, seed: u64) -> Mlp {
-    Mlp::new(MlpConfig::new(hidden, act, Init::GlorotNormal, seed), dtype, &Device::Cpu).unwrap()
+    Mlp::new(
+        MlpConfig::new(hidden, act, Init::GlorotNormal, seed),
+        dtype,
+        &Device::Cpu,
+    )
+    .unwrap()
 }
 
 fn rel(a: f64, b: f64, scale: f64) -> f64 {
@@ -58,10 +63,30 @@ fn compare(mlp: &Mlp, set: &ResidualSet, tol: f64) {
     let reference = mlp.loss_and_grad_autograd(set).unwrap();
     let engine = mlp.loss_and_grad(set).unwrap();
     let (rt, et) = (reference.terms, engine.terms);
-    let what = format!("{:?} {:?} N={}", mlp.config().hidden, mlp.activation(), set.len());
-    assert!(rel(et.total, rt.total, rt.total.abs()) <= tol, "{what}: total {} vs {}", et.total, rt.total);
-    assert!(rel(et.pde, rt.pde, rt.total.abs()) <= tol, "{what}: pde {} vs {}", et.pde, rt.pde);
-    assert!(rel(et.bc, rt.bc, rt.total.abs()) <= tol, "{what}: bc {} vs {}", et.bc, rt.bc);
+    let what = format!(
+        "{:?} {:?} N={}",
+        mlp.config().hidden,
+        mlp.activation(),
+        set.len()
+    );
+    assert!(
+        rel(et.total, rt.total, rt.total.abs()) <= tol,
+        "{what}: total {} vs {}",
+        et.total,
+        rt.total
+    );
+    assert!(
+        rel(et.pde, rt.pde, rt.total.abs()) <= tol,
+        "{what}: pde {} vs {}",
+        et.pde,
+        rt.pde
+    );
+    assert!(
+        rel(et.bc, rt.bc, rt.total.abs()) <= tol,
+        "{what}: bc {} vs {}",
+        et.bc,
+        rt.bc
+    );
     assert_eq!(engine.grads.len(), reference.grads.len());
     for (ge, gr) in engine.grads.iter().zip(&reference.grads) {
         assert_eq!(ge.dims(), gr.dims(), "{what}: gradient shapes");
@@ -71,19 +96,36 @@ fn compare(mlp: &Mlp, set: &ResidualSet, tol: f64) {
     let scale = gr.iter().fold(0.0f64, |m, x| m.max(x.abs()));
     assert!(scale > 0.0);
     for (j, (a, b)) in ge.iter().zip(&gr).enumerate() {
-        assert!(rel(*a, *b, scale) <= tol, "{what}: dθ[{j}] {a} vs {b} (scale {scale})");
+        assert!(
+            rel(*a, *b, scale) <= tol,
+            "{what}: dθ[{j}] {a} vs {b} (scale {scale})"
+        );
     }
     // Loss alone agrees with the loss of loss_and_grad (to rounding: another test may change the
     // default tile size in between).
     let lo = mlp.loss(set).unwrap();
-    assert!(rel(lo.total, et.total, et.total.abs()) <= 1e-14, "{what}: loss alone {lo:?} vs {et:?}");
+    assert!(
+        rel(lo.total, et.total, et.total.abs()) <= 1e-14,
+        "{what}: loss alone {lo:?} vs {et:?}"
+    );
 }
 
 #[test]
 fn engine_matches_candle_autograd_f64() {
-    mspinn_model::cpu_engine::set_default_options(EngineOptions { tile: 16, threads: 1 });
+    mspinn_model::cpu_engine::set_default_options(EngineOptions {
+        tile: 16,
+        threads: 1,
+    });
     for act in ACTS {
-        for hidden in [vec![7], vec![1], vec![40], vec![7, 40], vec![40, 1], vec![40, 7, 1, 40], vec![7, 7, 7, 7]] {
+        for hidden in [
+            vec![7],
+            vec![1],
+            vec![40],
+            vec![7, 40],
+            vec![40, 1],
+            vec![40, 7, 1, 40],
+            vec![7, 7, 7, 7],
+        ] {
             for (n, bc) in [(1, false), (37, true), (37, false), (1000, true)] {
                 let set = darcy_set(n, bc, DType::F64);
                 let mlp = net(hidden.clone(), act, DType::F64, 3 + n as u64);
@@ -101,8 +143,19 @@ fn engine_matches_autograd_for_poisson_and_regression() {
     for preset in ["twoscale-poisson", "twoscale-regression"] {
         let p = Problem::preset(preset, Some(1.0 / 8.0)).unwrap();
         let x = collocation(p.domain, PointSpec::Endpoints(300)).unwrap();
-        let set = ResidualSet::new(&p.pde_rows(&x).unwrap(), &p.boundary_rows(), 2.0, DType::F64, &Device::Cpu).unwrap();
-        compare(&net(vec![40, 40, 40, 40], Activation::Tanh, DType::F64, 1), &set, 1e-12);
+        let set = ResidualSet::new(
+            &p.pde_rows(&x).unwrap(),
+            &p.boundary_rows(),
+            2.0,
+            DType::F64,
+            &Device::Cpu,
+        )
+        .unwrap();
+        compare(
+            &net(vec![40, 40, 40, 40], Activation::Tanh, DType::F64, 1),
+            &set,
+            1e-12,
+        );
     }
 }
 
@@ -112,11 +165,15 @@ fn run_engine<T: mspinn_model::cpu_engine::Real>(
     set: &ResidualSet,
     opts: EngineOptions,
 ) -> (mspinn_model::LossTerms, Vec<T>) {
-    let v = |t: &candle_core::Tensor| -> Vec<T> { t.flatten_all().unwrap().to_vec1::<T>().unwrap() };
+    let v =
+        |t: &candle_core::Tensor| -> Vec<T> { t.flatten_all().unwrap().to_vec1::<T>().unwrap() };
     let nl = mlp.num_layers();
     let w: Vec<Vec<T>> = (0..nl).map(|l| v(mlp.weight(l).as_tensor())).collect();
     let b: Vec<Vec<T>> = (0..nl).map(|l| v(mlp.bias(l).as_tensor())).collect();
-    let cols: Vec<Vec<T>> = [&set.x, &set.c0, &set.c1, &set.c2, &set.g, &set.w].into_iter().map(v).collect();
+    let cols: Vec<Vec<T>> = [&set.x, &set.c0, &set.c1, &set.c2, &set.g, &set.w]
+        .into_iter()
+        .map(v)
+        .collect();
     let rows = Rows {
         x: &cols[0],
         c0: &cols[1],
@@ -141,13 +198,24 @@ fn f32_engine_tracks_f64_engine() {
         let m32 = m64.to(DType::F32, &Device::Cpu).unwrap();
         let s64 = darcy_set(1000, true, DType::F64);
         let s32 = darcy_set(1000, true, DType::F32);
-        let opts = EngineOptions { tile: 128, threads: 1 };
+        let opts = EngineOptions {
+            tile: 128,
+            threads: 1,
+        };
         let (t64, g64) = run_engine::<f64>(&m64, &s64, opts);
         let (t32, g32) = run_engine::<f32>(&m32, &s32, opts);
-        assert!(rel(t32.total, t64.total, t64.total) < 1e-5, "{act:?}: {} vs {}", t32.total, t64.total);
+        assert!(
+            rel(t32.total, t64.total, t64.total) < 1e-5,
+            "{act:?}: {} vs {}",
+            t32.total,
+            t64.total
+        );
         let scale = g64.iter().fold(0.0f64, |m, x| m.max(x.abs()));
         for (j, (a, b)) in g32.iter().zip(&g64).enumerate() {
-            assert!(rel(*a as f64, *b, scale) < 1e-4, "{act:?} dθ[{j}]: {a} vs {b} (scale {scale})");
+            assert!(
+                rel(*a as f64, *b, scale) < 1e-4,
+                "{act:?} dθ[{j}]: {a} vs {b} (scale {scale})"
+            );
         }
         // And through Mlp (the f32 dispatch).
         let via = m32.loss_and_grad(&s32).unwrap().flat_grad().unwrap();
@@ -173,7 +241,11 @@ fn gradient_matches_central_differences() {
             mlp.set_flat_params(&t).unwrap();
             let lm = mlp.loss(&set).unwrap().total;
             let fd = (lp - lm) / (2.0 * h);
-            assert!((g[j] - fd).abs() <= 1e-6 * gmax, "{act:?} component {j}: {} vs {fd}", g[j]);
+            assert!(
+                (g[j] - fd).abs() <= 1e-6 * gmax,
+                "{act:?} component {j}: {} vs {fd}",
+                g[j]
+            );
         }
         mlp.set_flat_params(&theta).unwrap();
     }
@@ -188,26 +260,74 @@ fn deterministic_for_a_given_thread_count() {
         let (t1, g1) = run_engine::<f64>(&mlp, &set, opts);
         let (t2, g2) = run_engine::<f64>(&mlp, &set, opts);
         assert_eq!(t1, t2);
-        assert!(g1.iter().zip(&g2).all(|(a, b)| a.to_bits() == b.to_bits()), "{threads} threads");
+        assert!(
+            g1.iter().zip(&g2).all(|(a, b)| a.to_bits() == b.to_bits()),
+            "{threads} threads"
+        );
     }
     // Two threads agree with one to rounding (the sums are split differently).
-    let (t1, g1) = run_engine::<f64>(&mlp, &set, EngineOptions { tile: 64, threads: 1 });
-    let (t2, g2) = run_engine::<f64>(&mlp, &set, EngineOptions { tile: 64, threads: 2 });
+    let (t1, g1) = run_engine::<f64>(
+        &mlp,
+        &set,
+        EngineOptions {
+            tile: 64,
+            threads: 1,
+        },
+    );
+    let (t2, g2) = run_engine::<f64>(
+        &mlp,
+        &set,
+        EngineOptions {
+            tile: 64,
+            threads: 2,
+        },
+    );
     assert!(rel(t1.total, t2.total, t1.total) < 1e-13);
     let scale = g1.iter().fold(0.0f64, |m, x| m.max(x.abs()));
     assert!(g1.iter().zip(&g2).all(|(a, b)| rel(*a, *b, scale) < 1e-13));
     // Tile size changes only the rounding too.
-    let (t3, _) = run_engine::<f64>(&mlp, &set, EngineOptions { tile: 1000, threads: 1 });
+    let (t3, _) = run_engine::<f64>(
+        &mlp,
+        &set,
+        EngineOptions {
+            tile: 1000,
+            threads: 1,
+        },
+    );
     assert!(rel(t1.total, t3.total, t1.total) < 1e-13);
 }
 
 #[test]
 fn bad_buffers_are_errors_not_panics() {
-    let mut e = CpuEngine::<f64>::new(&[1, 4, 1], Activation::Tanh, EngineOptions { tile: 8, threads: 1 }).unwrap();
+    let mut e = CpuEngine::<f64>::new(
+        &[1, 4, 1],
+        Activation::Tanh,
+        EngineOptions {
+            tile: 8,
+            threads: 1,
+        },
+    )
+    .unwrap();
     let x = [0.0; 3];
-    let rows = Rows { x: &x, c0: &x, c1: &x, c2: &x[..2], g: &x, w: &x, n_pde: 3 };
+    let rows = Rows {
+        x: &x,
+        c0: &x,
+        c1: &x,
+        c2: &x[..2],
+        g: &x,
+        w: &x,
+        n_pde: 3,
+    };
     let w = [&[0.0; 4][..], &[0.0; 4][..]];
     let b = [&[0.0; 4][..], &[0.0; 1][..]];
     assert!(e.run(&w, &b, &rows, None).is_err());
-    assert!(CpuEngine::<f64>::new(&[1, 0, 1], Activation::Tanh, EngineOptions { tile: 8, threads: 1 }).is_err());
+    assert!(CpuEngine::<f64>::new(
+        &[1, 0, 1],
+        Activation::Tanh,
+        EngineOptions {
+            tile: 8,
+            threads: 1
+        }
+    )
+    .is_err());
 }

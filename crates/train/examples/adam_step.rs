@@ -23,8 +23,14 @@ use mspinn_train::Adam;
 fn set(n: usize, dtype: DType) -> ResidualSet {
     let p = Problem::preset("twoscale-darcy", Some(1.0 / 32.0)).unwrap();
     let x = collocation(p.domain, PointSpec::Endpoints(n)).unwrap();
-    ResidualSet::new(&p.pde_rows(&x).unwrap(), &p.boundary_rows(), 100.0, dtype, &Device::Cpu)
-        .unwrap()
+    ResidualSet::new(
+        &p.pde_rows(&x).unwrap(),
+        &p.boundary_rows(),
+        100.0,
+        dtype,
+        &Device::Cpu,
+    )
+    .unwrap()
 }
 
 /// The pre-engine step: candle autograd and Adam as candle ops (the old adam.rs, verbatim).
@@ -38,8 +44,16 @@ struct OldStep {
 impl OldStep {
     fn new(mlp: &Mlp) -> Self {
         let vars = mlp.vars();
-        let m: Vec<Tensor> = vars.iter().map(|v| v.as_tensor().zeros_like().unwrap()).collect();
-        Self { vars, v: m.clone(), m, t: 0 }
+        let m: Vec<Tensor> = vars
+            .iter()
+            .map(|v| v.as_tensor().zeros_like().unwrap())
+            .collect();
+        Self {
+            vars,
+            v: m.clone(),
+            m,
+            t: 0,
+        }
     }
     fn step(&mut self, mlp: &Mlp, set: &ResidualSet, lr: f64) -> f64 {
         let lg = mlp.loss_and_grad_autograd(set).unwrap();
@@ -49,7 +63,8 @@ impl OldStep {
         let sv = 1.0 / (1.0 - f64::powi(b2, self.t));
         for (k, (var, g)) in self.vars.iter().zip(&lg.grads).enumerate() {
             let m = ((&self.m[k] * b1).unwrap() + (g * (1.0 - b1)).unwrap()).unwrap();
-            let v = ((&self.v[k] * b2).unwrap() + (g.sqr().unwrap() * (1.0 - b2)).unwrap()).unwrap();
+            let v =
+                ((&self.v[k] * b2).unwrap() + (g.sqr().unwrap() * (1.0 - b2)).unwrap()).unwrap();
             let mh = (&m * sm).unwrap();
             let vh = (&v * sv).unwrap();
             let next = (var.as_tensor()
@@ -76,7 +91,9 @@ impl NewStep {
         }
     }
     fn step(&mut self, mlp: &Mlp, set: &ResidualSet, lr: f64) -> f64 {
-        let t = cpu_engine::loss_and_grad_flat(mlp, set, &mut self.flat).unwrap().unwrap();
+        let t = cpu_engine::loss_and_grad_flat(mlp, set, &mut self.flat)
+            .unwrap()
+            .unwrap();
         self.adam.step_flat(&self.flat, lr).unwrap();
         t.total
     }
@@ -98,7 +115,10 @@ fn time(reps: usize, mut f: impl FnMut()) -> (f64, f64) {
     for _ in 0..reps {
         f();
     }
-    (w.elapsed().as_secs_f64() / reps as f64, (cpu_time() - c) / reps as f64)
+    (
+        w.elapsed().as_secs_f64() / reps as f64,
+        (cpu_time() - c) / reps as f64,
+    )
 }
 
 fn median(v: &mut [f64]) -> f64 {
@@ -114,10 +134,21 @@ fn gemm_peak(dtype: DType, n: usize, par: faer::Par) -> f64 {
         let mut best = f64::INFINITY;
         for _ in 0..5 {
             let (w, c1) = time(1, || {
-                faer::linalg::matmul::matmul(c.as_mut(), faer::Accum::Replace, a.as_ref(), b.as_ref(), one, par)
+                faer::linalg::matmul::matmul(
+                    c.as_mut(),
+                    faer::Accum::Replace,
+                    a.as_ref(),
+                    b.as_ref(),
+                    one,
+                    par,
+                )
             });
             // One thread: CPU time; more: wall time.
-            best = best.min(if par.degree() == 1 && c1.is_finite() { c1 } else { w });
+            best = best.min(if par.degree() == 1 && c1.is_finite() {
+                c1
+            } else {
+                w
+            });
         }
         2.0 * (n as f64).powi(3) / best / 1e9
     }
@@ -129,7 +160,12 @@ fn gemm_peak(dtype: DType, n: usize, par: faer::Par) -> f64 {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let get = |k: &str| args.iter().position(|a| a == k).and_then(|i| args.get(i + 1)).cloned();
+    let get = |k: &str| {
+        args.iter()
+            .position(|a| a == k)
+            .and_then(|i| args.get(i + 1))
+            .cloned()
+    };
     let sizes: Vec<usize> = get("--sizes")
         .map(|s| s.split(',').map(|x| x.parse().unwrap()).collect())
         .unwrap_or(vec![256, 1024, 4096, 16384, 65536]);
@@ -143,7 +179,10 @@ fn main() {
     // The old path as the CLI runs it (one matmul thread, see src/main.rs); the engine's
     // two-thread variant gets a pool of its own.
     std::env::set_var("RAYON_NUM_THREADS", "1");
-    let pool2 = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
+    let pool2 = rayon::ThreadPoolBuilder::new()
+        .num_threads(2)
+        .build()
+        .unwrap();
     let cfg = MlpConfig::new(vec![40; 4], Activation::Tanh, Init::GlorotNormal, 1);
     let dims = cfg.dims();
     let per_row: usize = 18 * dims[1..].windows(2).map(|w| w[0] * w[1]).sum::<usize>();
@@ -160,7 +199,10 @@ fn main() {
         for _ in 0..steps {
             l = new.step(&mlp, &s, 1e-3);
         }
-        println!("{dt:?} N={n}: {:.3} ms/step, loss {l:e}", t.elapsed().as_secs_f64() * 1e3 / steps as f64);
+        println!(
+            "{dt:?} N={n}: {:.3} ms/step, loss {l:e}",
+            t.elapsed().as_secs_f64() * 1e3 / steps as f64
+        );
         return;
     }
 
@@ -197,7 +239,9 @@ fn main() {
     for &dt in &dtypes {
         let peak1 = gemm_peak(dt, 1024, faer::Par::Seq);
         let peak2 = pool2.install(|| gemm_peak(dt, 1024, faer::Par::rayon(2)));
-        println!("\n{dt:?}: gemm 1024³ peak: 1 thread {peak1:.1} GFLOP/s, 2 threads {peak2:.1} GFLOP/s");
+        println!(
+            "\n{dt:?}: gemm 1024³ peak: 1 thread {peak1:.1} GFLOP/s, 2 threads {peak2:.1} GFLOP/s"
+        );
         println!("| N_c | old (candle) ms CPU | new 1 thr ms CPU (wall) | new 2 thr ms wall | speed-up 1 thr | GFLOP/s 1 thr | % of 1-thr peak | GFLOP/s 2 thr | % of 2-thr peak |");
         println!("|---|---|---|---|---|---|---|---|---|");
         for &n in &sizes {
@@ -215,8 +259,14 @@ fn main() {
             let reps_new = (131072 / n).clamp(2, 200);
             let reps_old = (16384 / n).clamp(1, 50);
             let (mut to, mut t1, mut t2, mut w1) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-            let opts1 = EngineOptions { tile: cpu_engine::DEFAULT_TILE, threads: 1 };
-            let opts2 = EngineOptions { tile: cpu_engine::DEFAULT_TILE, threads: 2 };
+            let opts1 = EngineOptions {
+                tile: cpu_engine::DEFAULT_TILE,
+                threads: 1,
+            };
+            let opts2 = EngineOptions {
+                tile: cpu_engine::DEFAULT_TILE,
+                threads: 2,
+            };
             for r in 0..rounds + 1 {
                 if !skip_old {
                     let (_, c) = time(reps_old, || {

@@ -42,16 +42,20 @@ pub struct Adam {
 
 fn host_kind(vars: &[Var]) -> Option<DType> {
     let dt = vars.first()?.dtype();
-    let ok = vars.iter().all(|v| {
-        v.device().is_cpu() && v.dtype() == dt && v.as_tensor().is_contiguous()
-    });
+    let ok = vars
+        .iter()
+        .all(|v| v.device().is_cpu() && v.dtype() == dt && v.as_tensor().is_contiguous());
     (ok && matches!(dt, DType::F32 | DType::F64)).then_some(dt)
 }
 
 fn host_vec<T: Real>(ts: &[Tensor]) -> Result<Vec<T>> {
     let mut out = Vec::new();
     for t in ts {
-        out.extend(t.flatten_all()?.to_dtype(<T as candle_core::WithDType>::DTYPE)?.to_vec1::<T>()?);
+        out.extend(
+            t.flatten_all()?
+                .to_dtype(<T as candle_core::WithDType>::DTYPE)?
+                .to_vec1::<T>()?,
+        );
     }
     Ok(out)
 }
@@ -61,14 +65,25 @@ fn tensors<T: Real>(flat: &[T], vars: &[Var]) -> Result<Vec<Tensor>> {
     let mut out = Vec::with_capacity(vars.len());
     for v in vars {
         let n = v.elem_count();
-        out.push(Tensor::from_slice(&flat[off..off + n], v.shape(), &Device::Cpu)?);
+        out.push(Tensor::from_slice(
+            &flat[off..off + n],
+            v.shape(),
+            &Device::Cpu,
+        )?);
         off += n;
     }
     Ok(out)
 }
 
 /// θ ← θ − lr · m̂ / (√v̂ + ε̂) over every variable, in place, in T's arithmetic.
-fn host_step<T: Real + num_like::Sqrt>(vars: &[Var], m: &mut [T], v: &mut [T], g: &[T], t: u64, lr: f64) -> Result<()> {
+fn host_step<T: Real + num_like::Sqrt>(
+    vars: &[Var],
+    m: &mut [T],
+    v: &mut [T],
+    g: &[T],
+    t: u64,
+    lr: f64,
+) -> Result<()> {
     let t = t as i32;
     let c = |x: f64| T::of(x);
     let (b1, b2, ob1, ob2) = (c(BETA1), c(BETA2), c(1.0 - BETA1), c(1.0 - BETA2));
@@ -114,8 +129,14 @@ impl Adam {
     pub fn new(vars: Vec<Var>) -> Result<Self> {
         let n: usize = vars.iter().map(|v| v.elem_count()).sum();
         let moments = match host_kind(&vars) {
-            Some(DType::F32) => Moments::F32 { m: vec![0.0; n], v: vec![0.0; n] },
-            Some(_) => Moments::F64 { m: vec![0.0; n], v: vec![0.0; n] },
+            Some(DType::F32) => Moments::F32 {
+                m: vec![0.0; n],
+                v: vec![0.0; n],
+            },
+            Some(_) => Moments::F64 {
+                m: vec![0.0; n],
+                v: vec![0.0; n],
+            },
             None => {
                 let m = vars
                     .iter()
@@ -124,16 +145,33 @@ impl Adam {
                 Moments::Tensors { v: m.clone(), m }
             }
         };
-        Ok(Self { vars, moments, t: 0 })
+        Ok(Self {
+            vars,
+            moments,
+            t: 0,
+        })
     }
 
     pub fn with_state(vars: Vec<Var>, state: AdamState) -> Result<Self> {
         let moments = match host_kind(&vars) {
-            Some(DType::F32) => Moments::F32 { m: host_vec(&state.m)?, v: host_vec(&state.v)? },
-            Some(_) => Moments::F64 { m: host_vec(&state.m)?, v: host_vec(&state.v)? },
-            None => Moments::Tensors { m: state.m, v: state.v },
+            Some(DType::F32) => Moments::F32 {
+                m: host_vec(&state.m)?,
+                v: host_vec(&state.v)?,
+            },
+            Some(_) => Moments::F64 {
+                m: host_vec(&state.m)?,
+                v: host_vec(&state.v)?,
+            },
+            None => Moments::Tensors {
+                m: state.m,
+                v: state.v,
+            },
         };
-        Ok(Self { vars, moments, t: state.t })
+        Ok(Self {
+            vars,
+            moments,
+            t: state.t,
+        })
     }
 
     /// The moments as tensors (on the variables' device) and the step count, for checkpoints.

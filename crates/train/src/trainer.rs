@@ -254,17 +254,18 @@ impl<'a> Trainer<'a> {
                             });
                         }
                         // On the CPU: the engine's flat gradient and a host Adam step, no tensors.
-                        let grads = match cpu_engine::loss_and_grad_flat(self.mlp, self.set, &mut flat)? {
-                            Some(t) => {
-                                terms = t;
-                                None
-                            }
-                            None => {
-                                let lg = self.mlp.loss_and_grad(self.set)?;
-                                terms = lg.terms;
-                                Some(lg.grads)
-                            }
-                        };
+                        let grads =
+                            match cpu_engine::loss_and_grad_flat(self.mlp, self.set, &mut flat)? {
+                                Some(t) => {
+                                    terms = t;
+                                    None
+                                }
+                                None => {
+                                    let lg = self.mlp.loss_and_grad(self.set)?;
+                                    terms = lg.terms;
+                                    Some(lg.grads)
+                                }
+                            };
                         if !terms.is_finite() {
                             self.append_rows(&rows)?;
                             return Err(TrainError::Diverged {

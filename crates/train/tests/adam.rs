@@ -19,7 +19,8 @@ fn host_adam_matches_candle_ops() {
         if t % 2 == 0 {
             adam.step_flat(&FlatGrad::F64(g.clone()), lr).unwrap();
         } else {
-            adam.step(&[Tensor::from_slice(&g, (3, 4), &dev).unwrap()], lr).unwrap();
+            adam.step(&[Tensor::from_slice(&g, (3, 4), &dev).unwrap()], lr)
+                .unwrap();
         }
         let sm = 1.0 / (1.0 - 0.9f64.powi(t as i32));
         let sv = 1.0 / (1.0 - 0.999f64.powi(t as i32));

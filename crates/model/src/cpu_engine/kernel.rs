@@ -140,9 +140,16 @@ impl<T: Real> TileWs<T> {
             z: (0..nl)
                 .map(|l| vec![T::ZERO; if l == 0 { 0 } else { 3 * tile * dims[l + 1] }])
                 .collect(),
-            a: (0..nl - 1).map(|l| vec![T::ZERO; 3 * tile * dims[l + 1]]).collect(),
-            s: (0..nl - 1).map(|l| vec![T::ZERO; 2 * tile * dims[l + 1]]).collect(),
-            bar: [vec![T::ZERO; 3 * tile * wmax], vec![T::ZERO; 3 * tile * wmax]],
+            a: (0..nl - 1)
+                .map(|l| vec![T::ZERO; 3 * tile * dims[l + 1]])
+                .collect(),
+            s: (0..nl - 1)
+                .map(|l| vec![T::ZERO; 2 * tile * dims[l + 1]])
+                .collect(),
+            bar: [
+                vec![T::ZERO; 3 * tile * wmax],
+                vec![T::ZERO; 3 * tile * wmax],
+            ],
             grad: vec![T::ZERO; n_params],
             pde: 0.0,
             bc: 0.0,
@@ -150,7 +157,14 @@ impl<T: Real> TileWs<T> {
     }
 
     pub fn bytes(&self) -> usize {
-        let n: usize = self.z.iter().chain(&self.a).chain(&self.s).chain(&self.bar).map(Vec::len).sum();
+        let n: usize = self
+            .z
+            .iter()
+            .chain(&self.a)
+            .chain(&self.s)
+            .chain(&self.bar)
+            .map(Vec::len)
+            .sum();
         n * std::mem::size_of::<T>()
     }
 }
@@ -175,7 +189,15 @@ pub(crate) fn tile<T: Real, A: Act, const FMA: bool>(
 ) {
     let dims = net.dims;
     let nl = dims.len() - 1; // affine layers; hidden ones are 0..nl-1
-    let TileWs { z, a, s, bar, grad: gr, pde, bc } = ws;
+    let TileWs {
+        z,
+        a,
+        s,
+        bar,
+        grad: gr,
+        pde,
+        bc,
+    } = ws;
 
     // Layer 0 from (x, 1, 0).
     {

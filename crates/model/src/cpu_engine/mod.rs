@@ -146,8 +146,9 @@ impl<T: Real> CpuEngine<T> {
             return Err(ModelError::Config {
                 field: "widths",
                 value: format!("{dims:?}"),
-                reason: "the CPU engine takes [1, hidden…, 1] with at least one nonzero hidden width"
-                    .into(),
+                reason:
+                    "the CPU engine takes [1, hidden…, 1] with at least one nonzero hidden width"
+                        .into(),
             });
         }
         let opts = EngineOptions {
@@ -218,7 +219,17 @@ impl<T: Real> CpuEngine<T> {
                 ws.grad.fill(T::ZERO);
             }
             let (lo, hi) = (t * n_tiles / threads, (t + 1) * n_tiles / threads);
-            run_tiles(act, isa, &net, rows, lo * tile, (hi * tile).min(n), tile, ws, need_grad);
+            run_tiles(
+                act,
+                isa,
+                &net,
+                rows,
+                lo * tile,
+                (hi * tile).min(n),
+                tile,
+                ws,
+                need_grad,
+            );
         };
         if threads == 1 {
             work(0, &mut self.ws[0]);
@@ -259,7 +270,11 @@ impl<T: Real> CpuEngine<T> {
         };
         let nl = self.dims.len() - 1;
         if w.len() != nl || b.len() != nl {
-            return Err(shape("engine layers", nl.to_string(), format!("{} weights, {} biases", w.len(), b.len())));
+            return Err(shape(
+                "engine layers",
+                nl.to_string(),
+                format!("{} weights, {} biases", w.len(), b.len()),
+            ));
         }
         for l in 0..nl {
             let (i, o) = (self.dims[l], self.dims[l + 1]);
@@ -272,17 +287,35 @@ impl<T: Real> CpuEngine<T> {
             }
         }
         let n = rows.len();
-        for (name, v) in [("c0", rows.c0), ("c1", rows.c1), ("c2", rows.c2), ("g", rows.g), ("w", rows.w)] {
+        for (name, v) in [
+            ("c0", rows.c0),
+            ("c1", rows.c1),
+            ("c2", rows.c2),
+            ("g", rows.g),
+            ("w", rows.w),
+        ] {
             if v.len() != n {
-                return Err(shape(&format!("residual column {name}"), format!("{n} rows (as x)"), v.len().to_string()));
+                return Err(shape(
+                    &format!("residual column {name}"),
+                    format!("{n} rows (as x)"),
+                    v.len().to_string(),
+                ));
             }
         }
         if rows.n_pde > n {
-            return Err(shape("residual rows", format!("n_pde ≤ {n}"), rows.n_pde.to_string()));
+            return Err(shape(
+                "residual rows",
+                format!("n_pde ≤ {n}"),
+                rows.n_pde.to_string(),
+            ));
         }
         if let Some(g) = grad {
             if g.len() != self.n_params {
-                return Err(shape("gradient buffer", self.n_params.to_string(), g.len().to_string()));
+                return Err(shape(
+                    "gradient buffer",
+                    self.n_params.to_string(),
+                    g.len().to_string(),
+                ));
             }
         }
         Ok(())
@@ -436,7 +469,11 @@ pub fn applies(mlp: &Mlp, set: &ResidualSet) -> bool {
         && set.x.dtype() == mlp.dtype()
 }
 
-fn run_mlp<T: Real>(mlp: &Mlp, set: &ResidualSet, grad: Option<&mut [T]>) -> Result<Option<LossTerms>> {
+fn run_mlp<T: Real>(
+    mlp: &Mlp,
+    set: &ResidualSet,
+    grad: Option<&mut [T]>,
+) -> Result<Option<LossTerms>> {
     let nl = mlp.num_layers();
     let guards: Vec<_> = (0..nl)
         .flat_map(|l| [mlp.weight(l).as_tensor(), mlp.bias(l).as_tensor()])
@@ -514,7 +551,11 @@ impl FlatGrad {
 
 /// The loss terms and ∂L/∂θ into `grad` (reused, resized to the network's dtype and N_p if it
 /// does not match), or None where the engine does not apply.
-pub fn loss_and_grad_flat(mlp: &Mlp, set: &ResidualSet, grad: &mut FlatGrad) -> Result<Option<LossTerms>> {
+pub fn loss_and_grad_flat(
+    mlp: &Mlp,
+    set: &ResidualSet,
+    grad: &mut FlatGrad,
+) -> Result<Option<LossTerms>> {
     if !applies(mlp, set) {
         return Ok(None);
     }
@@ -559,9 +600,9 @@ pub fn update_var_in_place<T: Real>(var: &Var, f: &mut dyn FnMut(&mut [T])) -> R
             "mspinn-host-update"
         }
         fn cpu_fwd(&self, storage: &mut CpuStorage, layout: &Layout) -> candle_core::Result<()> {
-            let (a, b) = layout
-                .contiguous_offsets()
-                .ok_or_else(|| candle_core::Error::Msg("host update of a non-contiguous variable".into()))?;
+            let (a, b) = layout.contiguous_offsets().ok_or_else(|| {
+                candle_core::Error::Msg("host update of a non-contiguous variable".into())
+            })?;
             let dt = storage.dtype();
             let s: &mut [T] = match storage {
                 CpuStorage::F32(v) if <T as candle_core::WithDType>::DTYPE == DType::F32 => {

@@ -113,9 +113,7 @@ macro_rules! real_impl {
                     p = Self::fma::<FMA>(p, r * (1.0 / j as $t), 1.0);
                     j -= 1;
                 }
-                let scale = <$t>::from_bits(
-                    (kf.to_bits().wrapping_add($bias)) << $mant,
-                );
+                let scale = <$t>::from_bits((kf.to_bits().wrapping_add($bias)) << $mant);
                 let e = p * scale;
                 let big = (1.0 - e) / (1.0 + e);
                 // The odd series in x² for small |x|.
@@ -152,7 +150,15 @@ macro_rules! real_impl {
 }
 
 // fdlibm's split of ln 2 for f64; Cephes' for f32.
-real_impl!(f64, 52, 1023u64, 13, TANH_C64, 6.931_471_803_691_238_164_9e-1, 1.908_214_929_270_587_700_02e-10);
+real_impl!(
+    f64,
+    52,
+    1023u64,
+    13,
+    TANH_C64,
+    6.931_471_803_691_238_164_9e-1,
+    1.908_214_929_270_587_700_02e-10
+);
 real_impl!(f32, 23, 127u32, 7, TANH_C32, 0.693_359_375, -2.121_944_4e-4);
 
 #[cfg(test)]
@@ -170,7 +176,9 @@ mod tests {
                 let got = xx.tanh_v::<false>();
                 let got_fma = xx.tanh_v::<true>();
                 let ulp = f64::EPSILON * want.abs().max(f64::MIN_POSITIVE);
-                worst64 = worst64.max((got - want).abs() / ulp).max((got_fma - want).abs() / ulp);
+                worst64 = worst64
+                    .max((got - want).abs() / ulp)
+                    .max((got_fma - want).abs() / ulp);
                 let w32 = (xx as f32 as f64).tanh();
                 let g32 = (xx as f32).tanh_v::<false>() as f64;
                 let ulp32 = f32::EPSILON as f64 * w32.abs().max(f32::MIN_POSITIVE as f64);
