@@ -101,7 +101,7 @@ fn host_step<T: Real + num_like::Sqrt>(
                 let vi = v[i] * b2 + gi * gi * ob2;
                 m[i] = mi;
                 v[i] = vi;
-                theta[i] = theta[i] - (mi * scale_m * lr) / ((vi * scale_v).sqrt_() + eps);
+                theta[i] -= (mi * scale_m * lr) / ((vi * scale_v).sqrt_() + eps);
             }
         })?;
         off += n;

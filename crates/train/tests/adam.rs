@@ -22,8 +22,8 @@ fn host_adam_matches_candle_ops() {
             adam.step(&[Tensor::from_slice(&g, (3, 4), &dev).unwrap()], lr)
                 .unwrap();
         }
-        let sm = 1.0 / (1.0 - 0.9f64.powi(t as i32));
-        let sv = 1.0 / (1.0 - 0.999f64.powi(t as i32));
+        let sm = 1.0 / (1.0 - 0.9f64.powi(t));
+        let sv = 1.0 / (1.0 - 0.999f64.powi(t));
         for i in 0..12 {
             m[i] = m[i] * 0.9 + g[i] * (1.0 - 0.9);
             v[i] = v[i] * 0.999 + g[i] * g[i] * (1.0 - 0.999);

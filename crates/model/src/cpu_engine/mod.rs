@@ -594,7 +594,8 @@ pub fn loss_and_grad(mlp: &Mlp, set: &ResidualSet) -> Result<Option<LossWithGrad
 /// Calls `f` with the values of a contiguous CPU variable of dtype T, mutably and in place (no
 /// copy, no allocation): for optimisers that keep their state on the host.
 pub fn update_var_in_place<T: Real>(var: &Var, f: &mut dyn FnMut(&mut [T])) -> Result<()> {
-    struct Op<'a, T>(RefCell<&'a mut dyn FnMut(&mut [T])>);
+    type HostUpdate<'a, T> = RefCell<&'a mut dyn FnMut(&mut [T])>;
+    struct Op<'a, T>(HostUpdate<'a, T>);
     impl<T: Real> candle_core::InplaceOp1 for Op<'_, T> {
         fn name(&self) -> &'static str {
             "mspinn-host-update"

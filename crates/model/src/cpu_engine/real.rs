@@ -149,17 +149,34 @@ macro_rules! real_impl {
     };
 }
 
-// fdlibm's split of ln 2 for f64; Cephes' for f32.
+// fdlibm's split of ln 2 for f64; Cephes' for f32. The literals are the published decimal forms of
+// binary constants (each rounds to exactly the intended float), kept digit for digit so they can be
+// checked against the sources.
+#[allow(clippy::excessive_precision)]
+const LN2_SPLIT_F64: (f64, f64) = (
+    6.931_471_803_691_238_164_9e-1,
+    1.908_214_929_270_587_700_02e-10,
+);
+#[allow(clippy::excessive_precision)]
+const LN2_SPLIT_F32: (f32, f32) = (0.693_359_375, -2.121_944_4e-4);
 real_impl!(
     f64,
     52,
     1023u64,
     13,
     TANH_C64,
-    6.931_471_803_691_238_164_9e-1,
-    1.908_214_929_270_587_700_02e-10
+    LN2_SPLIT_F64.0,
+    LN2_SPLIT_F64.1
 );
-real_impl!(f32, 23, 127u32, 7, TANH_C32, 0.693_359_375, -2.121_944_4e-4);
+real_impl!(
+    f32,
+    23,
+    127u32,
+    7,
+    TANH_C32,
+    LN2_SPLIT_F32.0,
+    LN2_SPLIT_F32.1
+);
 
 #[cfg(test)]
 mod tests {
