@@ -112,6 +112,26 @@ impl ResidualSet {
         })
     }
 
+    /// The same rows with other loss weights: the device column, the host copy and the packed
+    /// constants of the fused op all change together (setting the public fields one by one
+    /// would leave `packed` stale).
+    pub fn with_weights(&self, w: Vec<f64>) -> Result<Self> {
+        if w.len() != self.len() {
+            return Err(ModelError::Shape {
+                what: "loss weights".into(),
+                expected: format!("{} rows", self.len()),
+                got: format!("{} weights", w.len()),
+            });
+        }
+        let (dtype, device) = (self.x.dtype(), self.x.device());
+        let h = &self.host;
+        let mut s = self.clone();
+        s.packed = pack_constants([&h.c0, &h.c1, &h.c2, &h.g, &w], dtype, device)?;
+        s.w = points_tensor(&w, dtype, device)?;
+        s.host_w = w;
+        Ok(s)
+    }
+
     pub fn len(&self) -> usize {
         self.n_pde + self.n_bc
     }

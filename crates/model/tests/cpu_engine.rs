@@ -39,10 +39,7 @@ fn zero_some_weights(set: &ResidualSet) -> ResidualSet {
             *v = 0.0;
         }
     }
-    let mut s = set.clone();
-    s.w = mspinn_model::mlp::points_tensor(&w, set.x.dtype(), &Device::Cpu).unwrap();
-    s.host_w = w;
-    s
+    set.with_weights(w).unwrap()
 }
 
 fn net(hidden: Vec<usize>, act: Activation, dtype: DType, seed: u64) -> Mlp {
