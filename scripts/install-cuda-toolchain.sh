@@ -133,6 +133,12 @@ else
     done
     touch "$STUB_STAMP"
 fi
+# Soname links, so that on a machine WITHOUT a GPU the cuda binary can start on the stubs (they
+# answer "no device"); the linker itself only looks for the lib*.so names.
+for spec in "${STUB_SPECS[@]}"; do
+    IFS=: read -r lib soname _ _ <<<"$spec"
+    ln -sfn "lib$lib.so" "$STUBS/$soname"
+done
 
 # ---- 4. env.sh -------------------------------------------------------------------------------
 ENV_FILE="$DIR/env.sh"

@@ -50,10 +50,14 @@ pub fn parse_device(s: &str) -> Result<Device> {
     }
 }
 
-/// candle's CUDA errors span several lines (with a backtrace hint); one line reads better after
-/// `error:`.
+/// The first line of a candle error: with RUST_BACKTRACE set candle appends a backtrace of dozens
+/// of lines, which buries the one line that says what is wrong (e.g. CUDA_ERROR_NO_DEVICE).
 fn one_line(s: &str) -> String {
-    s.split_whitespace().collect::<Vec<_>>().join(" ")
+    s.lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or("")
+        .to_string()
 }
 
 /// One line about a device: for a GPU its name, compute capability and free/total memory, as
@@ -108,6 +112,16 @@ mod tests {
             assert!(e.contains("expected cpu, cuda or cuda:N"), "{bad:?}: {e}");
         }
         assert!(parse_device("cpu").unwrap().is_cpu());
+    }
+
+    #[test]
+    fn only_the_first_line_of_a_driver_error_is_kept() {
+        let with_bt = "DriverError(CUDA_ERROR_NO_DEVICE, \"x\")\n   0: candle_core::error::Error::bt\n   1: main";
+        assert_eq!(
+            one_line(with_bt),
+            "DriverError(CUDA_ERROR_NO_DEVICE, \"x\")"
+        );
+        assert_eq!(one_line("\n  a b \n c"), "a b");
     }
 
     /// Without the feature the error says how to get a CUDA build; with it (and, in CI, no GPU)
