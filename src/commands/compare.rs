@@ -99,16 +99,12 @@ fn load(dir: &Path, label: String) -> Result<RunHistory> {
         if rows.len() != per_trial.len() {
             continue;
         }
+        let med =
+            |f: fn(&HistoryRow) -> f64| median(&mut rows.iter().map(|r| f(r)).collect::<Vec<_>>());
         iteration.push(*it as f64);
-        seconds.push(median(
-            &mut rows.iter().map(|r| r.seconds).collect::<Vec<_>>(),
-        ));
-        rel_linf.push(median(
-            &mut rows.iter().map(|r| r.rel_linf).collect::<Vec<_>>(),
-        ));
-        rel_l2.push(median(
-            &mut rows.iter().map(|r| r.rel_l2).collect::<Vec<_>>(),
-        ));
+        seconds.push(med(|r| r.seconds));
+        rel_linf.push(med(|r| r.rel_linf));
+        rel_l2.push(med(|r| r.rel_l2));
     }
     Ok(RunHistory {
         label,
@@ -150,31 +146,19 @@ pub fn run(a: CompareArgs) -> Result<()> {
         "run", "trials", "rel L∞ med", "rel L∞ max", "rel L2 med", "seconds"
     );
     for r in &runs {
-        let mut finals: Vec<f64> = r
-            .trials
-            .iter()
-            .filter_map(|t| t.last().map(|x| x.rel_linf))
-            .collect();
-        let worst = finals.iter().copied().fold(f64::NAN, f64::max);
-        let med = median(&mut finals);
-        let mut l2: Vec<f64> = r
-            .trials
-            .iter()
-            .filter_map(|t| t.last().map(|x| x.rel_l2))
-            .collect();
-        let mut secs: Vec<f64> = r
-            .trials
-            .iter()
-            .filter_map(|t| t.last().map(|x| x.seconds))
-            .collect();
+        let last = |f: fn(&HistoryRow) -> f64| -> Vec<f64> {
+            r.trials.iter().filter_map(|t| t.last().map(f)).collect()
+        };
+        let mut linf = last(|x| x.rel_linf);
+        let worst = linf.iter().copied().fold(f64::NAN, f64::max);
         println!(
             "{:<28} {:>6} {:>12.3e} {:>12.3e} {:>12.3e} {:>10.1}",
             r.label,
             r.trials.len(),
-            med,
+            median(&mut linf),
             worst,
-            median(&mut l2),
-            median(&mut secs)
+            median(&mut last(|x| x.rel_l2)),
+            median(&mut last(|x| x.seconds))
         );
     }
 
