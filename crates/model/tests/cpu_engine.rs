@@ -328,3 +328,110 @@ fn bad_buffers_are_errors_not_panics() {
     )
     .is_err());
 }
+
+/// The engine's Jacobian driven directly; also returns the per-row residuals r and weights w.
+fn engine_jacobian(mlp: &Mlp, set: &ResidualSet, opts: EngineOptions) -> Vec<f64> {
+    let v = |t: &candle_core::Tensor| -> Vec<f64> {
+        t.flatten_all().unwrap().to_vec1::<f64>().unwrap()
+    };
+    let nl = mlp.num_layers();
+    let w: Vec<Vec<f64>> = (0..nl).map(|l| v(mlp.weight(l).as_tensor())).collect();
+    let b: Vec<Vec<f64>> = (0..nl).map(|l| v(mlp.bias(l).as_tensor())).collect();
+    let cols: Vec<Vec<f64>> = [&set.x, &set.c0, &set.c1, &set.c2, &set.g, &set.w]
+        .into_iter()
+        .map(v)
+        .collect();
+    let rows = Rows {
+        x: &cols[0],
+        c0: &cols[1],
+        c1: &cols[2],
+        c2: &cols[3],
+        g: &cols[4],
+        w: &cols[5],
+        n_pde: set.n_pde,
+    };
+    let mut e = CpuEngine::<f64>::new(&mlp.config().dims(), mlp.activation(), opts).unwrap();
+    let wr: Vec<&[f64]> = w.iter().map(|x| &x[..]).collect();
+    let br: Vec<&[f64]> = b.iter().map(|x| &x[..]).collect();
+    let mut j = vec![f64::NAN; set.len() * mlp.num_params()];
+    e.jacobian(&wr, &br, &rows, &mut j).unwrap();
+    // A buffer of the wrong size is an error.
+    assert!(e.jacobian(&wr, &br, &rows, &mut j[1..]).is_err());
+    j
+}
+
+/// Σ_i w_i r_i ∂r_i/∂θ is ∂L/∂θ: the Jacobian rows checked against the engine's gradient
+/// (itself checked against candle autograd and finite differences above), for uneven tiles and
+/// both thread counts, which must give bit-identical rows (each row is computed alone).
+#[test]
+fn jacobian_rows_sum_to_the_gradient() {
+    for act in ACTS {
+        for hidden in [vec![7], vec![40, 40, 40, 40], vec![40, 7, 1, 40]] {
+            let mlp = net(hidden.clone(), act, DType::F64, 21);
+            let set = zero_some_weights(&darcy_set(301, true, DType::F64));
+            let (n, np) = (set.len(), mlp.num_params());
+            let opts = |tile, threads| EngineOptions { tile, threads };
+            let j = engine_jacobian(&mlp, &set, opts(16, 1));
+            assert!(j.iter().all(|v| v.is_finite()), "every entry written");
+            for o in [opts(16, 2), opts(128, 1), opts(7, 2)] {
+                let j2 = engine_jacobian(&mlp, &set, o);
+                assert!(
+                    j.iter().zip(&j2).all(|(a, b)| a.to_bits() == b.to_bits()),
+                    "{hidden:?} {act:?}: {o:?} changed J"
+                );
+            }
+            // r from the network's jets, independently of the engine.
+            let jets = mlp.jets(&set.x).unwrap();
+            let col = |t: &candle_core::Tensor| t.flatten_all().unwrap().to_vec1::<f64>().unwrap();
+            let (u, du, d2u) = (col(&jets.u), col(&jets.du), col(&jets.d2u));
+            let (c0, c1, c2, g) = (col(&set.c0), col(&set.c1), col(&set.c2), col(&set.g));
+            let mut grad = vec![0.0; np];
+            for i in 0..n {
+                let r = c2[i] * d2u[i] + c1[i] * du[i] + c0[i] * u[i] - g[i];
+                let wr = set.host_w[i] * r;
+                for (a, jv) in grad.iter_mut().zip(&j[i * np..(i + 1) * np]) {
+                    *a += wr * jv;
+                }
+            }
+            let want = mlp.loss_and_grad(&set).unwrap().flat_grad().unwrap();
+            let scale = want.iter().fold(0.0f64, |m, x| m.max(x.abs()));
+            for (k, (a, b)) in grad.iter().zip(&want).enumerate() {
+                assert!(
+                    rel(*a, *b, scale) <= 1e-11,
+                    "{hidden:?} {act:?} dθ[{k}]: Σ w r J = {a} vs ∇L = {b}"
+                );
+            }
+        }
+    }
+}
+
+/// A range of rows through `cpu_engine::jacobian` is the same block of the full Jacobian, in
+/// f32 as in f64 (to f32 rounding).
+#[test]
+fn jacobian_of_a_row_range_is_a_block_of_the_full_one() {
+    let mlp = net(vec![40, 40], Activation::Tanh, DType::F64, 5);
+    let set = darcy_set(200, true, DType::F64);
+    let np = mlp.num_params();
+    let full = match mspinn_model::cpu_engine::jacobian(&mlp, &set, 0, set.len()).unwrap() {
+        Some(mspinn_model::FlatGrad::F64(j)) => j,
+        other => panic!("expected f64 rows, got {other:?}"),
+    };
+    // Rows 150..202 cross from the PDE rows into the two boundary rows.
+    let part = mspinn_model::cpu_engine::jacobian(&mlp, &set, 150, 52)
+        .unwrap()
+        .unwrap()
+        .into_f64();
+    assert_eq!(part, full[150 * np..202 * np]);
+    assert!(mspinn_model::cpu_engine::jacobian(&mlp, &set, 150, 53).is_err());
+    let m32 = mlp.to(DType::F32, &Device::Cpu).unwrap();
+    let s32 = darcy_set(200, true, DType::F32);
+    let j32 = mspinn_model::cpu_engine::jacobian(&m32, &s32, 0, s32.len())
+        .unwrap()
+        .unwrap()
+        .into_f64();
+    let scale = full.iter().fold(0.0f64, |m, x| m.max(x.abs()));
+    assert!(j32
+        .iter()
+        .zip(&full)
+        .all(|(a, b)| (a - b).abs() <= 1e-4 * scale));
+}

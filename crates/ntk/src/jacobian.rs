@@ -16,7 +16,7 @@
 //! the bias). Every operation is a batched candle op, so the same code runs on any device.
 
 use candle_core::Tensor;
-use mspinn_model::{Mlp, ResidualSet};
+use mspinn_model::{FlatGrad, Mlp, ResidualSet};
 
 use crate::Result;
 
@@ -82,8 +82,23 @@ pub fn jacobian(mlp: &Mlp, x: &Tensor, c: RowCoefficients<'_>) -> Result<Tensor>
     Ok(Tensor::cat(&blocks, 1)?)
 }
 
-/// J for rows `start .. start+len` of a residual set.
+/// J for rows `start .. start+len` of a residual set. On the CPU through the hand-written engine
+/// ([`mspinn_model::cpu_engine::jacobian`]: the same sweep, one tile of rows at a time in cache,
+/// ~10× less time than the batched candle ops here, which materialise (n, out, in) outer-product
+/// tensors per stream); elsewhere through [`jacobian`].
 pub fn set_jacobian(mlp: &Mlp, set: &ResidualSet, start: usize, len: usize) -> Result<Tensor> {
+    let shape = (len, mlp.num_params());
+    match mspinn_model::cpu_engine::jacobian(mlp, set, start, len)? {
+        Some(FlatGrad::F64(j)) => return Ok(Tensor::from_vec(j, shape, mlp.device())?),
+        Some(FlatGrad::F32(j)) => return Ok(Tensor::from_vec(j, shape, mlp.device())?),
+        None => {}
+    }
+    jacobian_batched(mlp, set, start, len)
+}
+
+/// [`set_jacobian`] through batched candle ops on any device (the reference the CPU engine is
+/// tested against).
+pub fn jacobian_batched(mlp: &Mlp, set: &ResidualSet, start: usize, len: usize) -> Result<Tensor> {
     jacobian(
         mlp,
         &set.x.narrow(0, start, len)?,

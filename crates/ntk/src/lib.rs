@@ -20,7 +20,7 @@ pub use analysis::{analyse, Method, NtkOptions, NtkReport};
 pub use dense::DenseNtk;
 pub use error::NtkError;
 pub use gram::{GramAccumulator, ParamGram};
-pub use jacobian::{jacobian, set_jacobian, RowCoefficients};
+pub use jacobian::{jacobian, jacobian_batched, set_jacobian, RowCoefficients};
 pub use scaling::Scaling;
 pub use spectrum::{nonzero_threshold, Spectrum};
 

@@ -190,3 +190,32 @@ fn dense_blocks_follow_the_appendix_scaling() {
         "power iteration {lam} vs symmetrised {top}"
     );
 }
+
+/// The CPU engine's Jacobian (what `set_jacobian` uses on the CPU) against the batched candle
+/// sweep on the paper's 4×40 net, PDE and boundary rows, to rounding.
+#[test]
+fn engine_jacobian_matches_the_batched_candle_sweep() {
+    let mlp = net(vec![40, 40, 40, 40], Activation::Tanh);
+    let set = set_for("twoscale-darcy", Some(1.0 / 32.0), 513, 2.0);
+    for (start, len) in [(0, set.len()), (500, 15)] {
+        let a: Vec<Vec<f64>> = set_jacobian(&mlp, &set, start, len)
+            .unwrap()
+            .to_vec2()
+            .unwrap();
+        let b: Vec<Vec<f64>> = mspinn_ntk::jacobian_batched(&mlp, &set, start, len)
+            .unwrap()
+            .to_vec2()
+            .unwrap();
+        assert_eq!(a.len(), len);
+        let scale = b.iter().flatten().fold(0.0f64, |m, v| m.max(v.abs()));
+        for (i, (ra, rb)) in a.iter().zip(&b).enumerate() {
+            for (p, (x, y)) in ra.iter().zip(rb).enumerate() {
+                assert!(
+                    (x - y).abs() <= 1e-12 * scale,
+                    "row {} param {p}: engine {x} vs candle {y}",
+                    start + i
+                );
+            }
+        }
+    }
+}

@@ -30,6 +30,12 @@
 //! ```
 //!
 //! Layer 0's input streams are (x, 1, 0): ∂L/∂w += Σ_rows (z̄ x + z̄'), ∂L/∂b += Σ_rows z̄.
+//!
+//! Jacobian mode (`JAC`): the same sweep seeded with ū = c0, ū' = c1, ū'' = c2 (the adjoints of
+//! r itself rather than of ½ w r²) gives each row's ∂r_i/∂θ, written to that row of J instead of
+//! being summed: a weight block's row is the rank-3 outer product Σ_s z̄^s_i ⊗ h^s_i, the bias
+//! row z̄_i. The back-propagation gemms H̄ = Z̄ W are unchanged; the per-row outer products cost
+//! 3 N_p multiply-adds per row, and writing J (N × N_p values) is the floor of this mode.
 //! For tanh s3 = s1 (4t² − 2 s1), for sin s3 = −s1, for softplus s3 = s2 (1 − 2 s1).
 
 use faer::{Accum, MatMut, MatRef, Par};
@@ -177,16 +183,19 @@ fn gemm<T: Real>(dst: MatMut<'_, T>, acc: Accum, lhs: MatRef<'_, T>, rhs: MatRef
 }
 
 /// Rows r0..r0+n through forward, residual and (if `grad`) backward. Loss sums are added to
-/// `ws.pde` / `ws.bc`, gradients to `ws.grad`.
+/// `ws.pde` / `ws.bc`, gradients to `ws.grad`; with `JAC` (and `grad`) the rows' ∂r/∂θ are
+/// written to `jac` (n × N_p, row-major) instead and `ws.grad` is left alone.
 #[inline(always)]
-pub(crate) fn tile<T: Real, A: Act, const FMA: bool>(
+pub(crate) fn tile<T: Real, A: Act, const FMA: bool, const JAC: bool>(
     net: &NetRef<'_, T>,
     rows: &Rows<'_, T>,
     r0: usize,
     n: usize,
     ws: &mut TileWs<T>,
     grad: bool,
+    jac: &mut [T],
 ) {
+    let np = if JAC { jac.len() / n.max(1) } else { 0 };
     let dims = net.dims;
     let nl = dims.len() - 1; // affine layers; hidden ones are 0..nl-1
     let TileWs {
@@ -282,9 +291,10 @@ pub(crate) fn tile<T: Real, A: Act, const FMA: bool>(
         } else {
             lb += e;
         }
-        ub[i] = rho * c0;
-        ub[n + i] = rho * c1;
-        ub[2 * n + i] = rho * c2;
+        let seed = if JAC { T::ONE } else { rho };
+        ub[i] = seed * c0;
+        ub[n + i] = seed * c1;
+        ub[2 * n + i] = seed * c2;
     }
     *pde += lp;
     *bc += lb;
@@ -324,20 +334,49 @@ pub(crate) fn tile<T: Real, A: Act, const FMA: bool>(
                     b0[j] = zb0;
                     b1[j] = ab1 * s1 + T::of(2.0) * ab2 * s2 * d1;
                     b2[j] = ab2 * s1;
-                    gb[j] += zb0;
+                    if JAC {
+                        jac[i * np + ob + j] = zb0;
+                    } else {
+                        gb[j] += zb0;
+                    }
                 }
+            }
+        } else if JAC {
+            for i in 0..n {
+                jac[i * np + ob] = zb[i];
             }
         } else {
             gb[0] += zb[..n].iter().fold(T::ZERO, |acc, &v| acc + v);
         }
         let h = &a[l - 1][..3 * n * din];
+        if JAC {
+            // Row i of the weight block: Σ_s z̄^s_i ⊗ h^s_i, (out × in) row-major.
+            let (sz, sh) = (n * dout, n * din);
+            for i in 0..n {
+                let row = &mut jac[i * np + ow..i * np + ow + dout * din];
+                let (h0, h1, h2) = (
+                    &h[i * din..(i + 1) * din],
+                    &h[sh + i * din..sh + (i + 1) * din],
+                    &h[2 * sh + i * din..2 * sh + (i + 1) * din],
+                );
+                for o in 0..dout {
+                    let k = i * dout + o;
+                    let (g0, g1, g2) = (zb[k], zb[sz + k], zb[2 * sz + k]);
+                    let out = &mut row[o * din..(o + 1) * din];
+                    for c in 0..din {
+                        out[c] = T::fma::<FMA>(g2, h2[c], T::fma::<FMA>(g1, h1[c], g0 * h0[c]));
+                    }
+                }
+            }
+        } else {
+            gemm(
+                MatMut::from_row_major_slice_mut(&mut gr[ow..ow + dout * din], dout, din),
+                Accum::Add,
+                MatRef::from_row_major_slice(&*zb, 3 * n, dout).transpose(),
+                MatRef::from_row_major_slice(h, 3 * n, din),
+            );
+        }
         let zbm = MatRef::from_row_major_slice(&*zb, 3 * n, dout);
-        gemm(
-            MatMut::from_row_major_slice_mut(&mut gr[ow..ow + dout * din], dout, din),
-            Accum::Add,
-            zbm.transpose(),
-            MatRef::from_row_major_slice(h, 3 * n, din),
-        );
         gemm(
             MatMut::from_row_major_slice_mut(&mut next[..3 * n * din], 3 * n, din),
             Accum::Replace,
@@ -371,8 +410,13 @@ pub(crate) fn tile<T: Real, A: Act, const FMA: bool>(
             let (ab0, ab1, ab2) = (b0[j], b1[j], b2[j]);
             let zb0 = ab0 * s1 + ab1 * s2 * w + ab2 * s3 * w * w;
             let zb1 = ab1 * s1 + T::of(2.0) * ab2 * s2 * w;
-            gw[j] += T::fma::<FMA>(zb0, x, zb1);
-            gb[j] += zb0;
+            if JAC {
+                jac[i * np + ow + j] = T::fma::<FMA>(zb0, x, zb1);
+                jac[i * np + ob + j] = zb0;
+            } else {
+                gw[j] += T::fma::<FMA>(zb0, x, zb1);
+                gb[j] += zb0;
+            }
         }
     }
 }

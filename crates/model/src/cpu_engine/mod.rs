@@ -219,7 +219,7 @@ impl<T: Real> CpuEngine<T> {
                 ws.grad.fill(T::ZERO);
             }
             let (lo, hi) = (t * n_tiles / threads, (t + 1) * n_tiles / threads);
-            run_tiles(
+            run_tiles::<T, false>(
                 act,
                 isa,
                 &net,
@@ -229,6 +229,7 @@ impl<T: Real> CpuEngine<T> {
                 tile,
                 ws,
                 need_grad,
+                &mut [],
             );
         };
         if threads == 1 {
@@ -255,6 +256,83 @@ impl<T: Real> CpuEngine<T> {
             }
         }
         // The boundary sum is added last, as eq. (7) writes it.
+        Ok(LossTerms {
+            total: pde + bc,
+            pde,
+            bc,
+        })
+    }
+
+    /// J = ∂r/∂θ of every row into `out` (N × N_p, row-major, flat parameter order as
+    /// [`Self::run`]'s gradient); r = c2 u'' + c1 u' + c0 u − g, unweighted (`rows.w` only
+    /// enters the loss terms, which are returned as a by-product). Threads take contiguous
+    /// tile ranges and write disjoint row blocks, so the result does not depend on them.
+    pub fn jacobian(
+        &mut self,
+        w: &[&[T]],
+        b: &[&[T]],
+        rows: &Rows<'_, T>,
+        out: &mut [T],
+    ) -> Result<LossTerms> {
+        self.check(w, b, rows, None)?;
+        let n = rows.len();
+        let np = self.n_params;
+        if out.len() != n * np {
+            return Err(ModelError::Shape {
+                what: "Jacobian buffer".into(),
+                expected: format!("{n} × {np} = {}", n * np),
+                got: out.len().to_string(),
+            });
+        }
+        let net = NetRef {
+            dims: &self.dims,
+            w,
+            b,
+            offsets: &self.offsets,
+        };
+        let tile = self.opts.tile;
+        let n_tiles = n.div_ceil(tile);
+        let threads = self.opts.threads.min(n_tiles).max(1);
+        let (act, isa) = (self.act, self.isa);
+        let bound = |t: usize| (t * n_tiles / threads * tile).min(n);
+        let mut chunks: Vec<&mut [T]> = Vec::with_capacity(threads);
+        let mut rest = out;
+        for t in 0..threads {
+            let (c, r) = rest.split_at_mut((bound(t + 1) - bound(t)) * np);
+            chunks.push(c);
+            rest = r;
+        }
+        let work = |t: usize, ws: &mut TileWs<T>, jac: &mut [T]| {
+            ws.pde = 0.0;
+            ws.bc = 0.0;
+            run_tiles::<T, true>(
+                act,
+                isa,
+                &net,
+                rows,
+                bound(t),
+                bound(t + 1),
+                tile,
+                ws,
+                true,
+                jac,
+            );
+        };
+        if threads == 1 {
+            work(0, &mut self.ws[0], &mut *chunks[0]);
+        } else {
+            rayon::scope(|s| {
+                for ((t, ws), jac) in self.ws[..threads].iter_mut().enumerate().zip(chunks) {
+                    let work = &work;
+                    s.spawn(move |_| work(t, ws, jac));
+                }
+            });
+        }
+        let (mut pde, mut bc) = (0.0, 0.0);
+        for ws in &self.ws[..threads] {
+            pde += ws.pde;
+            bc += ws.bc;
+        }
         Ok(LossTerms {
             total: pde + bc,
             pde,
@@ -322,8 +400,9 @@ impl<T: Real> CpuEngine<T> {
     }
 }
 
+/// Rows start..end in tiles; in Jacobian mode `jac` holds exactly those rows of J.
 #[allow(clippy::too_many_arguments)]
-fn run_tiles<T: Real>(
+fn run_tiles<T: Real, const JAC: bool>(
     act: Activation,
     isa: Isa,
     net: &NetRef<'_, T>,
@@ -333,81 +412,78 @@ fn run_tiles<T: Real>(
     tile: usize,
     ws: &mut TileWs<T>,
     grad: bool,
+    jac: &mut [T],
 ) {
+    let a = (isa, net, rows, start, end, tile);
     match act {
-        Activation::Tanh => run_tiles_act::<T, Tanh>(isa, net, rows, start, end, tile, ws, grad),
-        Activation::Sin => run_tiles_act::<T, Sin>(isa, net, rows, start, end, tile, ws, grad),
-        Activation::Softplus => {
-            run_tiles_act::<T, Softplus>(isa, net, rows, start, end, tile, ws, grad)
-        }
+        Activation::Tanh => run_tiles_act::<T, Tanh, JAC>(a, ws, grad, jac),
+        Activation::Sin => run_tiles_act::<T, Sin, JAC>(a, ws, grad, jac),
+        Activation::Softplus => run_tiles_act::<T, Softplus, JAC>(a, ws, grad, jac),
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn run_tiles_act<T: Real, A: Act>(
-    isa: Isa,
-    net: &NetRef<'_, T>,
-    rows: &Rows<'_, T>,
-    start: usize,
-    end: usize,
-    tile: usize,
+/// (isa, net, rows, start, end, tile) of [`run_tiles`].
+type TileArgs<'a, 'b, T> = (Isa, &'a NetRef<'b, T>, &'a Rows<'b, T>, usize, usize, usize);
+
+fn run_tiles_act<T: Real, A: Act, const JAC: bool>(
+    args: TileArgs<'_, '_, T>,
     ws: &mut TileWs<T>,
     grad: bool,
+    jac: &mut [T],
 ) {
     #[inline(always)]
-    fn body<T: Real, A: Act, const FMA: bool>(
-        net: &NetRef<'_, T>,
-        rows: &Rows<'_, T>,
-        start: usize,
-        end: usize,
-        tile: usize,
+    fn body<T: Real, A: Act, const FMA: bool, const JAC: bool>(
+        args: TileArgs<'_, '_, T>,
         ws: &mut TileWs<T>,
         grad: bool,
+        jac: &mut [T],
     ) {
+        let (_, net, rows, start, end, tile) = args;
+        let np = if JAC {
+            jac.len() / (end - start).max(1)
+        } else {
+            0
+        };
         let mut r0 = start;
         while r0 < end {
             let n = tile.min(end - r0);
-            kernel::tile::<T, A, FMA>(net, rows, r0, n, ws, grad);
+            let j = if JAC {
+                &mut jac[(r0 - start) * np..(r0 - start + n) * np]
+            } else {
+                &mut jac[..0]
+            };
+            kernel::tile::<T, A, FMA, JAC>(net, rows, r0, n, ws, grad, j);
             r0 += n;
         }
     }
     #[cfg(target_arch = "x86_64")]
     {
         #[target_feature(enable = "avx512f,avx512dq,avx512vl,avx2,fma")]
-        #[allow(clippy::too_many_arguments)]
-        unsafe fn avx512<T: Real, A: Act>(
-            net: &NetRef<'_, T>,
-            rows: &Rows<'_, T>,
-            start: usize,
-            end: usize,
-            tile: usize,
+        unsafe fn avx512<T: Real, A: Act, const JAC: bool>(
+            args: TileArgs<'_, '_, T>,
             ws: &mut TileWs<T>,
             grad: bool,
+            jac: &mut [T],
         ) {
-            body::<T, A, true>(net, rows, start, end, tile, ws, grad)
+            body::<T, A, true, JAC>(args, ws, grad, jac)
         }
         #[target_feature(enable = "avx2,fma")]
-        #[allow(clippy::too_many_arguments)]
-        unsafe fn avx2<T: Real, A: Act>(
-            net: &NetRef<'_, T>,
-            rows: &Rows<'_, T>,
-            start: usize,
-            end: usize,
-            tile: usize,
+        unsafe fn avx2<T: Real, A: Act, const JAC: bool>(
+            args: TileArgs<'_, '_, T>,
             ws: &mut TileWs<T>,
             grad: bool,
+            jac: &mut [T],
         ) {
-            body::<T, A, true>(net, rows, start, end, tile, ws, grad)
+            body::<T, A, true, JAC>(args, ws, grad, jac)
         }
-        match isa {
+        match args.0 {
             // SAFETY: `isa()` detected these features on this CPU.
-            Isa::Avx512 => return unsafe { avx512::<T, A>(net, rows, start, end, tile, ws, grad) },
-            Isa::Avx2Fma => return unsafe { avx2::<T, A>(net, rows, start, end, tile, ws, grad) },
+            Isa::Avx512 => return unsafe { avx512::<T, A, JAC>(args, ws, grad, jac) },
+            Isa::Avx2Fma => return unsafe { avx2::<T, A, JAC>(args, ws, grad, jac) },
             Isa::Base => {}
         }
     }
-    let _ = isa;
-    body::<T, A, false>(net, rows, start, end, tile, ws, grad)
+    body::<T, A, false, JAC>(args, ws, grad, jac)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -469,11 +545,15 @@ pub fn applies(mlp: &Mlp, set: &ResidualSet) -> bool {
         && set.x.dtype() == mlp.dtype()
 }
 
-fn run_mlp<T: Real>(
+/// Borrows the network's parameters and rows `range` of the residual set as slices (no copies)
+/// and hands them, with this thread's engine, to `f`; None where a tensor is not a contiguous
+/// CPU tensor of type T.
+fn with_slices<T: Real, R>(
     mlp: &Mlp,
     set: &ResidualSet,
-    grad: Option<&mut [T]>,
-) -> Result<Option<LossTerms>> {
+    range: std::ops::Range<usize>,
+    f: impl FnOnce(&mut CpuEngine<T>, &[&[T]], &[&[T]], &Rows<'_, T>) -> Result<R>,
+) -> Result<Option<R>> {
     let nl = mlp.num_layers();
     let guards: Vec<_> = (0..nl)
         .flat_map(|l| [mlp.weight(l).as_tensor(), mlp.bias(l).as_tensor()])
@@ -490,20 +570,72 @@ fn run_mlp<T: Real>(
     let w: Vec<&[T]> = (0..nl).map(|l| sl[2 * l]).collect();
     let b: Vec<&[T]> = (0..nl).map(|l| sl[2 * l + 1]).collect();
     let r = &sl[2 * nl..];
+    if range.end > r[0].len() || range.start > range.end {
+        return Err(ModelError::Shape {
+            what: "residual rows".into(),
+            expected: format!("a range within 0..{}", r[0].len()),
+            got: format!("{range:?}"),
+        });
+    }
+    fn cut<'a, T>(v: &'a [T], r: &std::ops::Range<usize>) -> &'a [T] {
+        &v[r.clone()]
+    }
     let rows = Rows {
-        x: r[0],
-        c0: r[1],
-        c1: r[2],
-        c2: r[3],
-        g: r[4],
-        w: r[5],
-        n_pde: set.n_pde,
+        x: cut(r[0], &range),
+        c0: cut(r[1], &range),
+        c1: cut(r[2], &range),
+        c2: cut(r[3], &range),
+        g: cut(r[4], &range),
+        w: cut(r[5], &range),
+        n_pde: set.n_pde.saturating_sub(range.start).min(range.len()),
     };
     let dims = mlp.config().dims();
-    let terms = with_engine::<T, _>(&dims, mlp.activation(), EngineOptions::default(), |e| {
-        e.run(&w, &b, &rows, grad)
-    })?;
-    Ok(Some(terms))
+    with_engine::<T, _>(&dims, mlp.activation(), EngineOptions::default(), |e| {
+        f(e, &w, &b, &rows)
+    })
+    .map(Some)
+}
+
+fn run_mlp<T: Real>(
+    mlp: &Mlp,
+    set: &ResidualSet,
+    grad: Option<&mut [T]>,
+) -> Result<Option<LossTerms>> {
+    with_slices::<T, _>(mlp, set, 0..set.len(), |e, w, b, rows| {
+        e.run(w, b, rows, grad)
+    })
+}
+
+/// J = ∂r/∂θ of residual rows `start .. start + len` (unweighted, r = c2 u'' + c1 u' + c0 u − g),
+/// row-major len × N_p in flat parameter order ([`Mlp::vars`] order), in the network's dtype;
+/// None where the engine does not apply. Threads: [`EngineOptions::threads`].
+pub fn jacobian(
+    mlp: &Mlp,
+    set: &ResidualSet,
+    start: usize,
+    len: usize,
+) -> Result<Option<FlatGrad>> {
+    if !applies(mlp, set) {
+        return Ok(None);
+    }
+    let np = mlp.num_params();
+    let range = start..start.saturating_add(len);
+    match mlp.dtype() {
+        DType::F32 => {
+            let mut j = vec![0f32; len * np];
+            Ok(with_slices::<f32, _>(mlp, set, range, |e, w, b, rows| {
+                e.jacobian(w, b, rows, &mut j)
+            })?
+            .map(|_| FlatGrad::F32(j)))
+        }
+        _ => {
+            let mut j = vec![0f64; len * np];
+            Ok(with_slices::<f64, _>(mlp, set, range, |e, w, b, rows| {
+                e.jacobian(w, b, rows, &mut j)
+            })?
+            .map(|_| FlatGrad::F64(j)))
+        }
+    }
 }
 
 /// The loss terms through the engine, or None where it does not apply (see [`applies`]).
@@ -515,6 +647,39 @@ pub fn loss(mlp: &Mlp, set: &ResidualSet) -> Result<Option<LossTerms>> {
         DType::F32 => run_mlp::<f32>(mlp, set, None),
         _ => run_mlp::<f64>(mlp, set, None),
     }
+}
+
+/// [`jacobian`] into a caller's f64 buffer, resized to len × N_p and overwritten: a loop that
+/// relinearises every iteration (Levenberg–Marquardt) reuses one buffer rather than faulting in
+/// fresh pages for each J, which the kernel zeroes first (on this project's KVM machines that
+/// zeroing cost more than computing J). False where the engine does not apply.
+pub fn jacobian_f64_into(
+    mlp: &Mlp,
+    set: &ResidualSet,
+    start: usize,
+    len: usize,
+    out: &mut Vec<f64>,
+) -> Result<bool> {
+    if !applies(mlp, set) {
+        return Ok(false);
+    }
+    if mlp.dtype() != DType::F64 {
+        return Ok(match jacobian(mlp, set, start, len)? {
+            Some(j) => {
+                *out = j.into_f64();
+                true
+            }
+            None => false,
+        });
+    }
+    out.resize(len * mlp.num_params(), 0.0);
+    Ok(with_slices::<f64, _>(
+        mlp,
+        set,
+        start..start.saturating_add(len),
+        |e, w, b, rows| e.jacobian(w, b, rows, out),
+    )?
+    .is_some())
 }
 
 /// ∂L/∂θ in flat parameter order, in the network's dtype.
@@ -545,6 +710,13 @@ impl FlatGrad {
         match self {
             Self::F32(v) => v.iter().map(|&x| x as f64).collect(),
             Self::F64(v) => v.clone(),
+        }
+    }
+    /// As [`Self::to_f64`] without copying an f64 vector.
+    pub fn into_f64(self) -> Vec<f64> {
+        match self {
+            Self::F32(v) => v.into_iter().map(f64::from).collect(),
+            Self::F64(v) => v,
         }
     }
 }
