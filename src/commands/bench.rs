@@ -74,7 +74,8 @@ pub struct BenchArgs {
     /// Small sizes, 3 repetitions, short warm-up: a smoke test, not a measurement.
     #[arg(long)]
     pub quick: bool,
-    /// CPU threads for candle's and faer's kernels (sets RAYON_NUM_THREADS) [default: that
+    /// CPU threads for candle's, faer's and the CPU engine's kernels (sets RAYON_NUM_THREADS and
+    /// the engine's thread count) [default: that
     /// variable, else every core].
     #[arg(long)]
     pub threads: Option<usize>,
@@ -569,6 +570,12 @@ pub fn compute(a: &BenchArgs) -> Result<BenchDocument> {
         anyhow::ensure!(t >= 1, "--threads must be at least 1");
         // Before any kernel runs: rayon's global pool and candle read it once, on first use.
         std::env::set_var("RAYON_NUM_THREADS", t.to_string());
+        // The CPU engine splits its tiles over its own thread count (default 1, for one trial
+        // per core); a two-thread comparison must give it both cores too.
+        mspinn_model::cpu_engine::set_default_options(mspinn_model::EngineOptions {
+            threads: t,
+            ..Default::default()
+        });
     }
     let started_unix = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -706,9 +713,17 @@ pub fn compute(a: &BenchArgs) -> Result<BenchDocument> {
             "adam" => {
                 let (mlp, set, dims) = darcy(job.nc, dt, dev)?;
                 let mut adam = Adam::new(mlp.vars())?;
+                // What the trainer runs per step: on the CPU the engine's flat gradient into a
+                // reused buffer and a host Adam step; elsewhere tensors and candle's autograd.
+                let mut flat = mspinn_model::FlatGrad::zeros(mlp.dtype(), mlp.num_params())?;
                 let t = time_calls(&plan, dev, &mut || {
-                    let lg = mlp.loss_and_grad(&set)?;
-                    adam.step(&lg.grads, 1e-3)?;
+                    match mspinn_model::cpu_engine::loss_and_grad_flat(&mlp, &set, &mut flat)? {
+                        Some(_) => adam.step_flat(&flat, 1e-3)?,
+                        None => {
+                            let lg = mlp.loss_and_grad(&set)?;
+                            adam.step(&lg.grads, 1e-3)?;
+                        }
+                    }
                     Ok(())
                 })?;
                 let f = flops::adam_step(&dims, set.len());
