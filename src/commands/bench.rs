@@ -187,10 +187,12 @@ pub mod flops {
         mm + ew + rev
     }
 
-    /// Dense K_uu: N_c Jacobian rows and the full N_c × N_c product.
+    /// Dense K_uu: N_c Jacobian rows and the N_c(N_c + 1)/2 distinct entries of the symmetric
+    /// J_u J_uᵀ, 2 N_p flops each: the floor of the J Jᵀ formulation, which is what mspinn
+    /// computes on the CPU (a full product, as JAX's, does twice this).
     pub fn dense_kuu(dims: &[usize], nc: usize) -> f64 {
         let n = nc as f64;
-        n * jacobian_row(dims) + 2.0 * n * n * num_params(dims)
+        n * jacobian_row(dims) + n * (n + 1.0) * num_params(dims)
     }
 
     /// Gram G_u = J_uᵀ J_u by lower-triangle rank updates (the N_b boundary rows' own tiny Gram
@@ -1053,8 +1055,8 @@ mod tests {
         // Jacobian row: forward 35; outer products 5·1·2 + 5·2·1 = 20; back through W₁:
         // 6·2·1 = 12 and 26 · 2 units = 52.
         assert_eq!(jacobian_row(&dims), 119.0);
-        // Dense: 3 rows + 2·3²·7; Gram: 3 rows + 3·7·8.
-        assert_eq!(dense_kuu(&dims, 3), 357.0 + 126.0);
+        // Dense: 3 rows + 3·4·7 (lower triangle); Gram: 3 rows + 3·7·8.
+        assert_eq!(dense_kuu(&dims, 3), 357.0 + 84.0);
         assert_eq!(gram(&dims, 3), 357.0 + 168.0);
         assert_eq!(gemm(4), 128.0);
     }
