@@ -704,6 +704,12 @@ pub fn run_lm(
             nu = (nu * 2.0).min(1e150);
         }
         out.iterations = k;
+        let small_step = accepted && step_norm <= opts.tol_step * (norm2(&theta) + opts.tol_step);
+        if accepted && !small_step && k < opts.max_iters {
+            // Before the record, so that an accepted iteration's time includes the new J and
+            // Gram matrix it pays for (most of its cost).
+            lin = Linearisation::new(mlp, set, &r, opts.space, opts.damping, floor, Some(lin))?;
+        }
         out.history.push(LmIteration {
             iteration: k,
             mu: mu_step,
@@ -714,14 +720,9 @@ pub fn run_lm(
             seconds: t0.elapsed().as_secs_f64(),
         });
         on_iter(k, mu, &terms)?;
-        if accepted {
-            if step_norm <= opts.tol_step * (norm2(&theta) + opts.tol_step) {
-                out.reason = format!("step ‖δ‖ = {step_norm:e} below tol_step");
-                break;
-            }
-            if k < opts.max_iters {
-                lin = Linearisation::new(mlp, set, &r, opts.space, opts.damping, floor, Some(lin))?;
-            }
+        if small_step {
+            out.reason = format!("step ‖δ‖ = {step_norm:e} below tol_step");
+            break;
         }
     }
     mlp.set_flat_params(&theta)?;
