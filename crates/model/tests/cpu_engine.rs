@@ -156,35 +156,62 @@ fn engine_matches_autograd_for_poisson_and_regression() {
     }
 }
 
+/// The network's parameters and the set's columns as host vectors, to drive the engine directly.
+struct HostInputs<T> {
+    w: Vec<Vec<T>>,
+    b: Vec<Vec<T>>,
+    cols: Vec<Vec<T>>,
+    n_pde: usize,
+}
+
+impl<T: mspinn_model::cpu_engine::Real> HostInputs<T> {
+    fn new(mlp: &Mlp, set: &ResidualSet) -> Self {
+        let v = |t: &candle_core::Tensor| -> Vec<T> {
+            t.flatten_all().unwrap().to_vec1::<T>().unwrap()
+        };
+        let nl = mlp.num_layers();
+        Self {
+            w: (0..nl).map(|l| v(mlp.weight(l).as_tensor())).collect(),
+            b: (0..nl).map(|l| v(mlp.bias(l).as_tensor())).collect(),
+            cols: [&set.x, &set.c0, &set.c1, &set.c2, &set.g, &set.w]
+                .into_iter()
+                .map(v)
+                .collect(),
+            n_pde: set.n_pde,
+        }
+    }
+    fn rows(&self) -> Rows<'_, T> {
+        let c = &self.cols;
+        Rows {
+            x: &c[0],
+            c0: &c[1],
+            c1: &c[2],
+            c2: &c[3],
+            g: &c[4],
+            w: &c[5],
+            n_pde: self.n_pde,
+        }
+    }
+    fn weights(&self) -> Vec<&[T]> {
+        self.w.iter().map(|x| &x[..]).collect()
+    }
+    fn biases(&self) -> Vec<&[T]> {
+        self.b.iter().map(|x| &x[..]).collect()
+    }
+}
+
 /// The engine driven directly, for explicit tile and thread counts.
 fn run_engine<T: mspinn_model::cpu_engine::Real>(
     mlp: &Mlp,
     set: &ResidualSet,
     opts: EngineOptions,
 ) -> (mspinn_model::LossTerms, Vec<T>) {
-    let v =
-        |t: &candle_core::Tensor| -> Vec<T> { t.flatten_all().unwrap().to_vec1::<T>().unwrap() };
-    let nl = mlp.num_layers();
-    let w: Vec<Vec<T>> = (0..nl).map(|l| v(mlp.weight(l).as_tensor())).collect();
-    let b: Vec<Vec<T>> = (0..nl).map(|l| v(mlp.bias(l).as_tensor())).collect();
-    let cols: Vec<Vec<T>> = [&set.x, &set.c0, &set.c1, &set.c2, &set.g, &set.w]
-        .into_iter()
-        .map(v)
-        .collect();
-    let rows = Rows {
-        x: &cols[0],
-        c0: &cols[1],
-        c1: &cols[2],
-        c2: &cols[3],
-        g: &cols[4],
-        w: &cols[5],
-        n_pde: set.n_pde,
-    };
+    let h = HostInputs::<T>::new(mlp, set);
     let mut e = CpuEngine::<T>::new(&mlp.config().dims(), mlp.activation(), opts).unwrap();
     let mut g = vec![T::default(); mlp.num_params()];
-    let wr: Vec<&[T]> = w.iter().map(|x| &x[..]).collect();
-    let br: Vec<&[T]> = b.iter().map(|x| &x[..]).collect();
-    let terms = e.run(&wr, &br, &rows, Some(&mut g)).unwrap();
+    let terms = e
+        .run(&h.weights(), &h.biases(), &h.rows(), Some(&mut g))
+        .unwrap();
     (terms, g)
 }
 
@@ -329,34 +356,14 @@ fn bad_buffers_are_errors_not_panics() {
     .is_err());
 }
 
-/// The engine's Jacobian driven directly; also returns the per-row residuals r and weights w.
+/// The engine's Jacobian driven directly (a wrong-sized buffer must be an error).
 fn engine_jacobian(mlp: &Mlp, set: &ResidualSet, opts: EngineOptions) -> Vec<f64> {
-    let v = |t: &candle_core::Tensor| -> Vec<f64> {
-        t.flatten_all().unwrap().to_vec1::<f64>().unwrap()
-    };
-    let nl = mlp.num_layers();
-    let w: Vec<Vec<f64>> = (0..nl).map(|l| v(mlp.weight(l).as_tensor())).collect();
-    let b: Vec<Vec<f64>> = (0..nl).map(|l| v(mlp.bias(l).as_tensor())).collect();
-    let cols: Vec<Vec<f64>> = [&set.x, &set.c0, &set.c1, &set.c2, &set.g, &set.w]
-        .into_iter()
-        .map(v)
-        .collect();
-    let rows = Rows {
-        x: &cols[0],
-        c0: &cols[1],
-        c1: &cols[2],
-        c2: &cols[3],
-        g: &cols[4],
-        w: &cols[5],
-        n_pde: set.n_pde,
-    };
+    let h = HostInputs::<f64>::new(mlp, set);
+    let (w, b, rows) = (h.weights(), h.biases(), h.rows());
     let mut e = CpuEngine::<f64>::new(&mlp.config().dims(), mlp.activation(), opts).unwrap();
-    let wr: Vec<&[f64]> = w.iter().map(|x| &x[..]).collect();
-    let br: Vec<&[f64]> = b.iter().map(|x| &x[..]).collect();
     let mut j = vec![f64::NAN; set.len() * mlp.num_params()];
-    e.jacobian(&wr, &br, &rows, &mut j).unwrap();
-    // A buffer of the wrong size is an error.
-    assert!(e.jacobian(&wr, &br, &rows, &mut j[1..]).is_err());
+    e.jacobian(&w, &b, &rows, &mut j).unwrap();
+    assert!(e.jacobian(&w, &b, &rows, &mut j[1..]).is_err());
     j
 }
 
