@@ -33,7 +33,7 @@ use mspinn_model::{Activation, Init, Mlp, MlpConfig, ResidualSet};
 use mspinn_ntk::analysis::param_gram;
 use mspinn_ntk::{analyse, set_jacobian, DenseNtk, NtkOptions, Scaling};
 use mspinn_problem::{collocation, PointSpec, Problem};
-use mspinn_train::Adam;
+use mspinn_train::{Adam, StepGradient};
 use serde::Serialize;
 
 use crate::args::{dtype_name, parse_dtype, parse_usize_list};
@@ -468,22 +468,16 @@ fn rss_now() -> (u64, u64) {
     (field("VmRSS:"), field("VmHWM:"))
 }
 
-/// One Adam step as the trainer runs it: on the CPU the engine's flat gradient into a reused
-/// buffer and a host Adam step; elsewhere tensors and candle's autograd.
+/// One Adam step as the trainer runs it (see [`StepGradient`]).
 fn trainer_adam_step(
     mlp: &Mlp,
     set: &ResidualSet,
     adam: &mut Adam,
-    flat: &mut mspinn_model::FlatGrad,
+    grad: &mut StepGradient,
     lr: f64,
 ) -> Result<()> {
-    match mspinn_model::cpu_engine::loss_and_grad_flat(mlp, set, flat)? {
-        Some(_) => adam.step_flat(flat, lr)?,
-        None => {
-            let lg = mlp.loss_and_grad(set)?;
-            adam.step(&lg.grads, lr)?;
-        }
-    }
+    grad.compute(mlp, set)?;
+    adam.step_with(grad, lr)?;
     Ok(())
 }
 
@@ -497,7 +491,7 @@ fn rss_check(
 ) -> Result<RssReport> {
     let (mlp, set, _) = darcy(nc, dtype, dev)?;
     let mut adam = Adam::new(mlp.vars())?;
-    let mut flat = mspinn_model::FlatGrad::zeros(mlp.dtype(), mlp.num_params())?;
+    let mut grad = StepGradient::new(&mlp)?;
     let every = (iters / 50).max(1);
     let warm = iters / 10;
     let start = Instant::now();
@@ -506,7 +500,7 @@ fn rss_check(
     bar.set_length(iters);
     bar.set_position(0);
     for it in 0..iters {
-        trainer_adam_step(&mlp, &set, &mut adam, &mut flat, 1e-4)?;
+        trainer_adam_step(&mlp, &set, &mut adam, &mut grad, 1e-4)?;
         if it + 1 == warm.max(1) {
             hwm_warm = Some(rss_now().1);
         }
@@ -746,9 +740,9 @@ pub fn compute(a: &BenchArgs) -> Result<BenchDocument> {
             "adam" => {
                 let (mlp, set, dims) = darcy(job.nc, dt, dev)?;
                 let mut adam = Adam::new(mlp.vars())?;
-                let mut flat = mspinn_model::FlatGrad::zeros(mlp.dtype(), mlp.num_params())?;
+                let mut grad = StepGradient::new(&mlp)?;
                 let t = time_calls(&plan, dev, &mut || {
-                    trainer_adam_step(&mlp, &set, &mut adam, &mut flat, 1e-3)
+                    trainer_adam_step(&mlp, &set, &mut adam, &mut grad, 1e-3)
                 })?;
                 let f = flops::adam_step(&dims, set.len());
                 records.push(record(label, dt, "adam", job.nc, mlp.num_params(), f, &t));

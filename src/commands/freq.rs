@@ -13,12 +13,11 @@ use candle_core::Device;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use mspinn_model::{Mlp, MlpConfig};
-use mspinn_problem::{collocation, PointSpec};
 use mspinn_train::{Progress, TrainOptions, Trainer};
 use rustfft::{num_complex::Complex, FftPlanner};
 use serde::Serialize;
 
-use crate::commands::train::{prepare, preset_spec, TrainSpec};
+use crate::commands::train::{prepare, preset_spec, reference_on_grid, TrainSpec};
 use crate::device::parse_device;
 use crate::output::{run_dir, write_atomic, write_json};
 use crate::plot::{heatmap, line_chart, Axes, Series, SeriesStyle};
@@ -115,13 +114,7 @@ pub fn run_freq(a: &FreqArgs, bar: Option<ProgressBar>) -> Result<FreqResult> {
     let device: Device = parse_device(&a.device)?;
     let prep = prepare(&spec, &device)?;
     let dir = run_dir(&a.out)?;
-    let grid = collocation(prep.problem.domain, PointSpec::Endpoints(spec.points.n))?;
-    let exact: Vec<f64> = prep
-        .problem
-        .reference_solution(&grid)?
-        .iter()
-        .map(|p| p.0)
-        .collect();
+    let (grid, exact) = reference_on_grid(&prep.problem, spec.points.n)?;
     let mlp = Mlp::new(
         MlpConfig::new(
             spec.network.widths.clone(),

@@ -4,8 +4,9 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use mspinn_problem::{collocation, PointSpec, Problem};
+use mspinn_problem::Problem;
 
+use crate::commands::train::reference_on_grid;
 use crate::config::ProblemConfig;
 use crate::output::{run_dir, write_columns};
 use crate::plot::{line_chart, Axes, Series, SeriesStyle};
@@ -56,12 +57,7 @@ pub fn load_problem(
 pub fn run(a: SolveArgs) -> Result<()> {
     let (problem, _) = load_problem(a.preset.as_deref(), a.config.as_ref(), a.eps)?;
     anyhow::ensure!(a.points >= 2, "--points must be at least 2");
-    let x = collocation(problem.domain, PointSpec::Endpoints(a.points))?;
-    let u: Vec<f64> = problem
-        .reference_solution(&x)?
-        .iter()
-        .map(|p| p.0)
-        .collect();
+    let (x, u) = reference_on_grid(&problem, a.points)?;
     let ubar = problem.homogenized_solution(&x)?;
     let dir = run_dir(&a.out)?;
     let nan = vec![f64::NAN; x.len()];

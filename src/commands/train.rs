@@ -334,6 +334,18 @@ pub struct Prepared {
     pub device: Device,
 }
 
+/// n equispaced points on the problem's domain (both ends) and the reference u there: the grid
+/// errors are measured on while training.
+pub fn reference_on_grid(problem: &Problem, n: usize) -> Result<(Vec<f64>, Vec<f64>)> {
+    let grid = collocation(problem.domain, PointSpec::Endpoints(n))?;
+    let exact = problem
+        .reference_solution(&grid)?
+        .iter()
+        .map(|p| p.0)
+        .collect();
+    Ok((grid, exact))
+}
+
 pub fn prepare(spec: &TrainSpec, device: &Device) -> Result<Prepared> {
     let problem = spec.problem.build(None)?;
     let dtype = parse_dtype(&spec.training.dtype)?;
@@ -457,13 +469,7 @@ pub fn run_trials(
     let next = Mutex::new(0usize);
     let results: Mutex<Vec<Option<TrialOutput>>> = Mutex::new(vec![None; trials]);
     let first_error: Mutex<Option<anyhow::Error>> = Mutex::new(None);
-    let grid = collocation(prep.problem.domain, PointSpec::Endpoints(1000))?;
-    let exact: Vec<f64> = prep
-        .problem
-        .reference_solution(&grid)?
-        .iter()
-        .map(|p| p.0)
-        .collect();
+    let (grid, exact) = reference_on_grid(&prep.problem, 1000)?;
     let (grid_arc, exact_arc) = (Arc::new(grid.clone()), Arc::new(exact.clone()));
     std::thread::scope(|scope| {
         for _ in 0..jobs {

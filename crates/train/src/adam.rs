@@ -11,8 +11,8 @@
 //! moments are tensors and the update is candle ops.
 
 use candle_core::{DType, Device, Tensor, Var};
-use mspinn_model::cpu_engine::{update_var_in_place, Real};
-use mspinn_model::FlatGrad;
+use mspinn_model::cpu_engine::{self, update_var_in_place, Real};
+use mspinn_model::{FlatGrad, LossTerms, Mlp, ResidualSet};
 
 use crate::Result;
 
@@ -217,6 +217,14 @@ impl Adam {
     }
 
     /// The same update from a flat gradient (the CPU engine's), without tensors on the CPU.
+    /// One step with a gradient from [`StepGradient::compute`].
+    pub fn step_with(&mut self, grad: &StepGradient, lr: f64) -> Result<()> {
+        match &grad.tensors {
+            Some(g) => self.step(g, lr),
+            None => self.step_flat(&grad.flat, lr),
+        }
+    }
+
     pub fn step_flat(&mut self, grad: &FlatGrad, lr: f64) -> Result<()> {
         match (&mut self.moments, grad) {
             (Moments::F32 { m, v }, FlatGrad::F32(g)) => {
@@ -239,6 +247,39 @@ impl Adam {
                     off += n;
                 }
                 self.step(&ts, lr)
+            }
+        }
+    }
+}
+
+/// ∂L/∂θ the way a training step computes it: on the CPU the engine's flat host buffer (reused
+/// from step to step, no tensors), elsewhere candle's autograd tensors. The trainer and the
+/// benchmark both step through this, so the benchmark times what training runs.
+pub struct StepGradient {
+    flat: FlatGrad,
+    tensors: Option<Vec<Tensor>>,
+}
+
+impl StepGradient {
+    pub fn new(mlp: &Mlp) -> Result<Self> {
+        Ok(Self {
+            flat: FlatGrad::zeros(mlp.dtype(), mlp.num_params())?,
+            tensors: None,
+        })
+    }
+
+    /// The loss terms at the network's current parameters, keeping their gradient for
+    /// [`Adam::step_with`].
+    pub fn compute(&mut self, mlp: &Mlp, set: &ResidualSet) -> Result<LossTerms> {
+        match cpu_engine::loss_and_grad_flat(mlp, set, &mut self.flat)? {
+            Some(terms) => {
+                self.tensors = None;
+                Ok(terms)
+            }
+            None => {
+                let lg = mlp.loss_and_grad(set)?;
+                self.tensors = Some(lg.grads);
+                Ok(lg.terms)
             }
         }
     }

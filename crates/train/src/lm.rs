@@ -479,11 +479,12 @@ impl Linearisation {
                     _ => &self.gs,
                 };
                 let mut y = rhs.clone();
+                // The triangular solves need no scratch; the factorisation's will do.
                 llt::solve::solve_in_place(
                     self.factor.as_ref(),
                     col_mut(&mut y),
                     par,
-                    MemStack::new(&mut MemBuffer::new(faer::dyn_stack::StackReq::EMPTY)),
+                    MemStack::new(&mut mem),
                 );
                 let eta = match self.space {
                     SolveSpace::Sample => {

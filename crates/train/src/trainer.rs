@@ -16,9 +16,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use indicatif::ProgressBar;
-use mspinn_model::{cpu_engine, FlatGrad, LossTerms, Mlp, ResidualSet};
+use mspinn_model::{LossTerms, Mlp, ResidualSet};
 use serde::{Deserialize, Serialize};
 
+use crate::adam::StepGradient;
 use crate::checkpoint::{self, LoopPosition};
 use crate::lbfgs::{run_lbfgs, LbfgsOptions, LbfgsOutcome};
 use crate::lm::{run_gn, run_lm, LmOptions, LmOutcome};
@@ -229,8 +230,8 @@ impl<'a> Trainer<'a> {
         let mut second_order = Vec::new();
         let mut terms = LossTerms::default();
         let log_every = self.opts.log_every.max(1);
-        // The CPU engine's gradient buffer, reused by every Adam step.
-        let mut flat = FlatGrad::zeros(self.mlp.dtype(), self.mlp.num_params())?;
+        // The gradient buffer (the CPU engine's, on the CPU), reused by every Adam step.
+        let mut grad = StepGradient::new(self.mlp)?;
 
         while pos.phase < self.schedule.phases.len() {
             let phase = self.schedule.phases[pos.phase];
@@ -253,19 +254,7 @@ impl<'a> Trainer<'a> {
                                 completed: false,
                             });
                         }
-                        // On the CPU: the engine's flat gradient and a host Adam step, no tensors.
-                        let grads =
-                            match cpu_engine::loss_and_grad_flat(self.mlp, self.set, &mut flat)? {
-                                Some(t) => {
-                                    terms = t;
-                                    None
-                                }
-                                None => {
-                                    let lg = self.mlp.loss_and_grad(self.set)?;
-                                    terms = lg.terms;
-                                    Some(lg.grads)
-                                }
-                            };
+                        terms = grad.compute(self.mlp, self.set)?;
                         if !terms.is_finite() {
                             self.append_rows(&rows)?;
                             return Err(TrainError::Diverged {
@@ -298,10 +287,7 @@ impl<'a> Trainer<'a> {
                                 ));
                             }
                         }
-                        match &grads {
-                            Some(g) => adam.step(g, lr)?,
-                            None => adam.step_flat(&flat, lr)?,
-                        }
+                        adam.step_with(&grad, lr)?;
                         pos.iter_in_phase += 1;
                         pos.global_iter += 1;
                         pos.adam_t = adam.t();
