@@ -269,6 +269,29 @@ fn train_writes_a_complete_run_folder_and_resumes() {
     // Resuming a finished run changes nothing and succeeds.
     let o = mspinn(&["train", "--resume", out.to_str().unwrap(), "--quiet"]);
     assert!(o.status.success(), "{}", stderr(&o));
+    // Resuming with appended phases runs them and records the longer schedule.
+    let dir = out.to_str().unwrap();
+    let o = mspinn(&[
+        "train",
+        "--resume",
+        dir,
+        "--schedule",
+        "60@1e-2,lbfgs:20,lm:5",
+        "--quiet",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let cfg = std::fs::read_to_string(out.join("config.toml")).unwrap();
+    assert!(cfg.contains("lbfgs:20,lm:5"), "{cfg}");
+    let r: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("result.json")).unwrap()).unwrap();
+    assert_eq!(r["trials"], 2);
+    // A schedule that rewrites what ran, or any other override, is refused with a reason.
+    let o = mspinn(&["train", "--resume", dir, "--schedule", "30@1e-2", "--quiet"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("may append phases"), "{}", stderr(&o));
+    let o = mspinn(&["train", "--resume", dir, "--nc", "32", "--quiet"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("--nc"), "{}", stderr(&o));
 }
 
 #[test]

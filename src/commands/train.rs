@@ -33,6 +33,8 @@ pub struct TrainArgs {
     #[arg(long, conflicts_with = "resume")]
     pub config: Option<PathBuf>,
     /// Continue the run in DIR from its checkpoints (same config; Adam phases resume exactly).
+    /// With --schedule, phases may be appended: `--resume DIR --schedule "2000@1e-3,lm:1200,lm:2000"`
+    /// gives a finished `2000@1e-3,lm:1200` run 2000 more LM iterations (damping restarts at τ).
     #[arg(long)]
     pub resume: Option<PathBuf>,
     /// ε (decimal or fraction like 1/32).
@@ -239,6 +241,40 @@ fn parse_damping(s: &str) -> std::result::Result<Damping, String> {
         "identity" => Ok(Damping::Identity),
         _ => Err(format!("{s:?}: expected marquardt or identity")),
     }
+}
+
+/// A resumed run keeps the configuration it was started with: anything that would change what
+/// was already computed is refused rather than silently ignored. Only `--schedule` may be given,
+/// to append phases (more LM iterations on a finished run, say).
+fn refuse_overrides_on_resume(a: &TrainArgs) -> Result<()> {
+    let given: Vec<&str> = [
+        ("--eps", a.eps.is_some()),
+        ("--widths", a.widths.is_some()),
+        ("--depth", a.depth.is_some()),
+        ("--width", a.width.is_some()),
+        ("--activation", a.activation.is_some()),
+        ("--init", a.init.is_some()),
+        ("--nc", a.nc.is_some()),
+        ("--points", a.points.is_some()),
+        ("--lambda", a.lambda.is_some()),
+        ("--lbfgs-iters", a.lbfgs_iters.is_some()),
+        ("--lm-space", a.lm_space.is_some()),
+        ("--lm-damping", a.lm_damping.is_some()),
+        ("--lm-tau", a.lm_tau.is_some()),
+        ("--trials", a.trials.is_some()),
+        ("--seed", a.seed.is_some()),
+        ("--dtype", a.dtype.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(name, set)| set.then_some(name))
+    .collect();
+    anyhow::ensure!(
+        given.is_empty(),
+        "--resume continues a run with the config.toml it was started with; {} would change it \
+         (only --schedule may be given, to append phases)",
+        given.join(", ")
+    );
+    Ok(())
 }
 
 fn apply_overrides(mut s: TrainSpec, a: &TrainArgs) -> Result<TrainSpec> {
@@ -782,8 +818,18 @@ pub fn run(a: TrainArgs) -> Result<()> {
     let (spec, out, resume) = if let Some(dir) = &a.resume {
         let text = std::fs::read_to_string(dir.join("config.toml"))
             .with_context(|| format!("--resume {}: no config.toml there", dir.display()))?;
-        let spec: TrainSpec =
+        let mut spec: TrainSpec =
             toml::from_str(&text).with_context(|| format!("{}/config.toml", dir.display()))?;
+        refuse_overrides_on_resume(&a)?;
+        if let Some(sc) = &a.schedule {
+            let (was, now): (Schedule, Schedule) = (spec.training.schedule.parse()?, sc.parse()?);
+            anyhow::ensure!(
+                now.extends(&was),
+                "--resume with --schedule {sc:?}: the run's schedule {was} must be its beginning \
+                 (a resume may append phases, e.g. --schedule \"{was},lm:1000\", not change them)"
+            );
+            spec.training.schedule = now.to_string();
+        }
         (spec, dir.clone(), true)
     } else {
         let base = match (&a.preset, &a.config) {

@@ -42,6 +42,13 @@ impl Schedule {
     pub fn new(phases: Vec<Phase>) -> Self {
         Self { phases }
     }
+    /// Whether this schedule runs all of `earlier`'s phases first, unchanged, and possibly more:
+    /// a checkpoint written under `earlier` can then be resumed under this one (a finished run
+    /// given more LM iterations, say) without changing what was already computed.
+    pub fn extends(&self, earlier: &Schedule) -> bool {
+        self.phases.len() >= earlier.phases.len()
+            && self.phases.iter().zip(&earlier.phases).all(|(a, b)| a == b)
+    }
     pub fn total_iters(&self) -> u64 {
         self.phases.iter().map(Phase::max_iters).sum()
     }

@@ -190,16 +190,25 @@ impl<'a> Trainer<'a> {
         let mut adam = Adam::new(vars.clone())?;
         if let (true, Some(dir)) = (resume, self.checkpoint_dir()) {
             let ck = checkpoint::load(&dir, self.mlp)?;
-            if ck.position.schedule != sched_str {
+            // The checkpoint's schedule must be this one or a prefix of it (phases appended).
+            let extended = ck
+                .position
+                .schedule
+                .parse::<Schedule>()
+                .is_ok_and(|earlier| self.schedule.extends(&earlier));
+            if !extended {
                 return Err(TrainError::Checkpoint {
                     path: dir.display().to_string(),
                     reason: format!(
-                        "it was written under schedule {:?}, this run asks for {:?}",
+                        "it was written under schedule {:?}, this run asks for {:?} \
+                         (a resume may only append phases)",
                         ck.position.schedule, sched_str
                     ),
                 });
             }
             pos = ck.position;
+            // Later checkpoints belong to the (possibly extended) schedule of this run.
+            pos.schedule = sched_str.clone();
             if let Some(state) = ck.adam {
                 adam = Adam::with_state(vars.clone(), state)?;
             }

@@ -124,6 +124,56 @@ fn resume_after_interruption_is_bit_identical() {
 }
 
 #[test]
+fn a_finished_run_resumed_with_appended_phases_equals_the_longer_run() {
+    // `30@1e-3,lm:4` then resumed as `30@1e-3,lm:4,lm:3` must be the uninterrupted longer run,
+    // bit for bit: the appended phase starts from the checkpointed weights, nothing is redone.
+    let set = smooth_poisson_set(40);
+    let short: Schedule = "30@1e-3,lm:4".parse().unwrap();
+    let long: Schedule = "30@1e-3,lm:4,lm:3".parse().unwrap();
+    assert!(long.extends(&short) && !short.extends(&long));
+    let opts = |dir: &std::path::Path| TrainOptions {
+        run_dir: Some(dir.to_path_buf()),
+        checkpoint_every: 10,
+        log_every: 5,
+        ..Default::default()
+    };
+    let d1 = tmpdir("long");
+    let a = net(4);
+    let oa = Trainer::new(&a, &set, &long, opts(&d1)).run(false).unwrap();
+    let d2 = tmpdir("short-then-long");
+    let b = net(4);
+    Trainer::new(&b, &set, &short, opts(&d2))
+        .run(false)
+        .unwrap();
+    let b2 = net(77);
+    let ob = Trainer::new(&b2, &set, &long, opts(&d2)).run(true).unwrap();
+    assert!(oa.completed && ob.completed);
+    assert_eq!(
+        ob.second_order.len(),
+        1,
+        "only the appended LM phase runs on resume"
+    );
+    let (pa, pb) = (a.flat_params().unwrap(), b2.flat_params().unwrap());
+    assert!(
+        pa.iter().zip(&pb).all(|(x, y)| x.to_bits() == y.to_bits()),
+        "extended run differs from the uninterrupted one"
+    );
+    // The checkpoint now belongs to the longer schedule: resuming it again under the long
+    // schedule is a no-op, under the short one (which it extends) is refused.
+    assert!(Trainer::new(&net(4), &set, &long, opts(&d2))
+        .run(true)
+        .is_ok());
+    assert!(Trainer::new(&net(4), &set, &short, opts(&d2))
+        .run(true)
+        .is_err());
+    // Changing a phase that already ran is refused.
+    let changed: Schedule = "30@1e-3,lm:5,lm:3".parse().unwrap();
+    assert!(Trainer::new(&net(4), &set, &changed, opts(&d2))
+        .run(true)
+        .is_err());
+}
+
+#[test]
 fn divergence_stops_with_iteration_and_keeps_checkpoint() {
     let set = poisson_set(32);
     let mlp = net(5);
