@@ -27,6 +27,11 @@ pub struct LoopPosition {
     pub schedule: String,
     /// Seed of the network's initialisation (no other randomness is drawn during training).
     pub seed: u64,
+    /// Wall seconds of training before this checkpoint: a resumed run's clock continues from here,
+    /// so metrics.csv and history.csv stay monotone in time. Absent (0) in checkpoints written
+    /// before it existed; the trainer then reads it from metrics.csv.
+    #[serde(default)]
+    pub seconds: f64,
 }
 
 pub struct Checkpoint {

@@ -13,7 +13,7 @@ use std::fs::OpenOptions;
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use indicatif::ProgressBar;
 use mspinn_model::{LossTerms, Mlp, ResidualSet};
@@ -114,6 +114,7 @@ pub struct TrainOutcome {
     /// One entry per `lm` / `gn` phase, with its per-iteration μ, step norm and time.
     #[serde(default)]
     pub second_order: Vec<LmOutcome>,
+    /// Wall seconds of training, over every resume of the run (the clock continues).
     pub seconds: f64,
     /// False when `stop_after` cut the run short.
     pub completed: bool,
@@ -175,7 +176,6 @@ impl<'a> Trainer<'a> {
 
     /// Runs the schedule from the start, or from the checkpoint in the run folder if `resume`.
     pub fn run(&self, resume: bool) -> Result<TrainOutcome> {
-        let start = Instant::now();
         let vars = self.mlp.vars();
         let seed = self.mlp.config().seed;
         let sched_str = self.schedule.to_string();
@@ -186,6 +186,7 @@ impl<'a> Trainer<'a> {
             adam_t: 0,
             schedule: sched_str.clone(),
             seed,
+            seconds: 0.0,
         };
         let mut adam = Adam::new(vars.clone())?;
         if let (true, Some(dir)) = (resume, self.checkpoint_dir()) {
@@ -209,6 +210,9 @@ impl<'a> Trainer<'a> {
             pos = ck.position;
             // Later checkpoints belong to the (possibly extended) schedule of this run.
             pos.schedule = sched_str.clone();
+            if pos.seconds == 0.0 {
+                pos.seconds = self.seconds_logged_up_to(pos.global_iter).unwrap_or(0.0);
+            }
             if let Some(state) = ck.adam {
                 adam = Adam::with_state(vars.clone(), state)?;
             }
@@ -216,11 +220,16 @@ impl<'a> Trainer<'a> {
             // A fresh run starts a fresh metrics file.
             let _ = std::fs::remove_file(dir.join("metrics.csv"));
         }
+        let start = Clock::continuing(pos.seconds);
         let ckdir = self.checkpoint_dir();
         let mut last_ck = String::from("(none: no run folder)");
         let save_ck = |adam: &Adam, pos: &LoopPosition, last: &mut String| -> Result<()> {
             if let Some(dir) = &ckdir {
-                *last = checkpoint::save(dir, self.mlp, &adam.state()?, pos)?
+                let pos = LoopPosition {
+                    seconds: start.elapsed().as_secs_f64(),
+                    ..pos.clone()
+                };
+                *last = checkpoint::save(dir, self.mlp, &adam.state()?, &pos)?
                     .display()
                     .to_string();
             }
@@ -488,14 +497,7 @@ impl<'a> Trainer<'a> {
         })
     }
 
-    fn row(
-        &self,
-        pos: &LoopPosition,
-        opt: &str,
-        lr: f64,
-        t: &LossTerms,
-        start: &Instant,
-    ) -> LogRow {
+    fn row(&self, pos: &LoopPosition, opt: &str, lr: f64, t: &LossTerms, start: &Clock) -> LogRow {
         LogRow {
             iteration: pos.global_iter,
             phase: pos.phase,
@@ -506,6 +508,16 @@ impl<'a> Trainer<'a> {
             loss_bc: t.bc,
             seconds: start.elapsed().as_secs_f64(),
         }
+    }
+
+    /// The clock of the last metrics.csv row at or before `iteration`: where a resume from a
+    /// checkpoint that did not record its time picks the clock up.
+    fn seconds_logged_up_to(&self, iteration: u64) -> Option<f64> {
+        self.read_all_rows()?
+            .iter()
+            .rev()
+            .find(|r| r.iteration <= iteration)
+            .map(|r| r.seconds)
     }
 
     /// Every row written so far (after a resume, the rows of the earlier part too).
@@ -528,5 +540,24 @@ impl<'a> Trainer<'a> {
                 })
             })
             .collect()
+    }
+}
+
+/// Training wall clock that a resumed run continues (seconds before the checkpoint + time since).
+struct Clock {
+    start: Instant,
+    before: Duration,
+}
+
+impl Clock {
+    fn continuing(seconds_before: f64) -> Self {
+        let before = Duration::try_from_secs_f64(seconds_before).unwrap_or_default();
+        Self {
+            start: Instant::now(),
+            before,
+        }
+    }
+    fn elapsed(&self) -> Duration {
+        self.before + self.start.elapsed()
     }
 }

@@ -123,6 +123,31 @@ fn resume_after_interruption_is_bit_identical() {
         .is_err());
 }
 
+/// Sets (or, with None, removes as in older checkpoints) the recorded training time.
+fn set_checkpoint_seconds(dir: &std::path::Path, seconds: Option<f64>) {
+    let path = dir.join("checkpoints").join("checkpoint.json");
+    let mut v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let obj = v.as_object_mut().unwrap();
+    match seconds {
+        Some(t) => obj.insert("seconds".into(), t.into()),
+        None => obj.remove("seconds"),
+    };
+    std::fs::write(&path, serde_json::to_string(&v).unwrap()).unwrap();
+}
+
+/// (iteration, seconds) of every metrics.csv row.
+fn metrics_seconds(dir: &std::path::Path) -> Vec<(u64, f64)> {
+    let csv = std::fs::read_to_string(dir.join("metrics.csv")).unwrap();
+    csv.lines()
+        .skip(1)
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            (f[0].parse().unwrap(), f[f.len() - 1].parse().unwrap())
+        })
+        .collect()
+}
+
 #[test]
 fn a_finished_run_resumed_with_appended_phases_equals_the_longer_run() {
     // `30@1e-3,lm:4` then resumed as `30@1e-3,lm:4,lm:3` must be the uninterrupted longer run,
@@ -145,6 +170,8 @@ fn a_finished_run_resumed_with_appended_phases_equals_the_longer_run() {
     Trainer::new(&b, &set, &short, opts(&d2))
         .run(false)
         .unwrap();
+    // Pretend the first part took 1000 s: the resumed part's clock must continue from there.
+    set_checkpoint_seconds(&d2, Some(1000.0));
     let b2 = net(77);
     let ob = Trainer::new(&b2, &set, &long, opts(&d2)).run(true).unwrap();
     assert!(oa.completed && ob.completed);
@@ -158,6 +185,40 @@ fn a_finished_run_resumed_with_appended_phases_equals_the_longer_run() {
         pa.iter().zip(&pb).all(|(x, y)| x.to_bits() == y.to_bits()),
         "extended run differs from the uninterrupted one"
     );
+    let first_part = (30 + 4) as u64;
+    let rows = metrics_seconds(&d2);
+    assert!(rows.iter().any(|&(it, _)| it > first_part));
+    // (Iteration 34 is logged twice: at the end of the first part and the start of the second.)
+    for &(it, t) in rows.iter().filter(|&&(it, _)| it != first_part) {
+        assert!(
+            (it > first_part) == (t >= 1000.0),
+            "iteration {it} at {t} s: the clock did not continue from the checkpoint"
+        );
+    }
+    assert!(ob.seconds >= 1000.0);
+    // A checkpoint written before it recorded its time: the clock is read from metrics.csv.
+    let d3 = tmpdir("old-checkpoint");
+    Trainer::new(&net(4), &set, &short, opts(&d3))
+        .run(false)
+        .unwrap();
+    set_checkpoint_seconds(&d3, None);
+    let csv = std::fs::read_to_string(d3.join("metrics.csv")).unwrap();
+    let shifted: Vec<String> = csv
+        .lines()
+        .enumerate()
+        .map(|(k, l)| match (k, l.rsplit_once(',')) {
+            (k, Some((head, t))) if k > 0 => {
+                format!("{head},{}", 500.0 + t.parse::<f64>().unwrap())
+            }
+            _ => l.to_string(),
+        })
+        .collect();
+    std::fs::write(d3.join("metrics.csv"), shifted.join("\n") + "\n").unwrap();
+    Trainer::new(&net(4), &set, &long, opts(&d3))
+        .run(true)
+        .unwrap();
+    let rows = metrics_seconds(&d3);
+    assert!(rows.iter().all(|&(_, t)| t >= 500.0), "{rows:?}");
     // The checkpoint now belongs to the longer schedule: resuming it again under the long
     // schedule is a no-op, under the short one (which it extends) is refused.
     assert!(Trainer::new(&net(4), &set, &long, opts(&d2))
