@@ -289,6 +289,23 @@ fn train_writes_a_complete_run_folder_and_resumes() {
     let o = mspinn(&["train", "--resume", dir, "--schedule", "30@1e-2", "--quiet"]);
     assert!(!o.status.success());
     assert!(stderr(&o).contains("may append phases"), "{}", stderr(&o));
+    // More trials: the finished two are only evaluated (their weights stay bit-identical), the
+    // third is trained with seed + 2.
+    let w1 = std::fs::read(out.join("trial-001").join("weights.safetensors")).unwrap();
+    let o = mspinn(&["train", "--resume", dir, "--trials", "3", "--quiet"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let r: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("result.json")).unwrap()).unwrap();
+    assert_eq!(r["trials"], 3);
+    assert_eq!(r["seeds"], serde_json::json!([0, 1, 2]));
+    assert!(out.join("trial-002").join("weights.safetensors").exists());
+    assert_eq!(
+        std::fs::read(out.join("trial-001").join("weights.safetensors")).unwrap(),
+        w1
+    );
+    let o = mspinn(&["train", "--resume", dir, "--trials", "1", "--quiet"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("not drop them"), "{}", stderr(&o));
     let o = mspinn(&["train", "--resume", dir, "--nc", "32", "--quiet"]);
     assert!(!o.status.success());
     assert!(stderr(&o).contains("--nc"), "{}", stderr(&o));

@@ -34,7 +34,8 @@ pub struct TrainArgs {
     pub config: Option<PathBuf>,
     /// Continue the run in DIR from its checkpoints (same config; Adam phases resume exactly).
     /// With --schedule, phases may be appended: `--resume DIR --schedule "2000@1e-3,lm:1200,lm:2000"`
-    /// gives a finished `2000@1e-3,lm:1200` run 2000 more LM iterations (damping restarts at τ).
+    /// gives a finished `2000@1e-3,lm:1200` run 2000 more LM iterations (damping restarts at τ);
+    /// with --trials, trials are added (trial k has seed + k; finished trials are only evaluated).
     #[arg(long)]
     pub resume: Option<PathBuf>,
     /// ε (decimal or fraction like 1/32).
@@ -244,8 +245,8 @@ fn parse_damping(s: &str) -> std::result::Result<Damping, String> {
 }
 
 /// A resumed run keeps the configuration it was started with: anything that would change what
-/// was already computed is refused rather than silently ignored. Only `--schedule` may be given,
-/// to append phases (more LM iterations on a finished run, say).
+/// was already computed is refused rather than silently ignored. Only `--schedule` (to append
+/// phases: more LM iterations on a finished run, say) and `--trials` (to add trials) may be given.
 fn refuse_overrides_on_resume(a: &TrainArgs) -> Result<()> {
     let given: Vec<&str> = [
         ("--eps", a.eps.is_some()),
@@ -261,7 +262,6 @@ fn refuse_overrides_on_resume(a: &TrainArgs) -> Result<()> {
         ("--lm-space", a.lm_space.is_some()),
         ("--lm-damping", a.lm_damping.is_some()),
         ("--lm-tau", a.lm_tau.is_some()),
-        ("--trials", a.trials.is_some()),
         ("--seed", a.seed.is_some()),
         ("--dtype", a.dtype.is_some()),
     ]
@@ -271,7 +271,7 @@ fn refuse_overrides_on_resume(a: &TrainArgs) -> Result<()> {
     anyhow::ensure!(
         given.is_empty(),
         "--resume continues a run with the config.toml it was started with; {} would change it \
-         (only --schedule may be given, to append phases)",
+         (only --schedule, to append phases, and --trials, to add trials, may be given)",
         given.join(", ")
     );
     Ok(())
@@ -821,6 +821,16 @@ pub fn run(a: TrainArgs) -> Result<()> {
         let mut spec: TrainSpec =
             toml::from_str(&text).with_context(|| format!("{}/config.toml", dir.display()))?;
         refuse_overrides_on_resume(&a)?;
+        if let Some(t) = a.trials {
+            // Trial k always has seed + k, so more trials add runs without touching the others.
+            anyhow::ensure!(
+                t >= spec.training.trials,
+                "--resume with --trials {t}: the run has {} trials; a resume may add trials, \
+                 not drop them",
+                spec.training.trials
+            );
+            spec.training.trials = t;
+        }
         if let Some(sc) = &a.schedule {
             let (was, now): (Schedule, Schedule) = (spec.training.schedule.parse()?, sc.parse()?);
             anyhow::ensure!(
