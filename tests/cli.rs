@@ -394,6 +394,21 @@ fn train_records_the_error_history_through_every_phase() {
         .map(|v| v.parse().unwrap())
         .collect();
     assert!((final_row[2] - linf).abs() <= 1e-12 * linf);
+    // The solution plots, and the median trial's error recomputed from predictions.csv equals
+    // the one logged during training.
+    assert!(is_png(&out.join("cmp-solutions.png")));
+    assert!(is_png(&out.join("cmp-pointwise-error.png")));
+    let text = String::from_utf8_lossy(&o.stdout);
+    let from_predictions: f64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("a: median trial 0, rel. L∞ "))
+        .unwrap_or_else(|| panic!("no median-trial line in {text}"))
+        .parse()
+        .unwrap();
+    assert!(
+        (from_predictions - linf).abs() <= 1e-12 * linf,
+        "{from_predictions} vs {linf}"
+    );
     let o = mspinn(&["compare", run, "--labels", "a,b"]);
     assert!(!o.status.success());
     assert!(

@@ -230,5 +230,141 @@ pub fn run(a: CompareArgs) -> Result<()> {
         a.out.display(),
         csv.display()
     );
+    solutions(&a.out, &runs, &a.runs)
+}
+
+/// A run's predictions.csv: the evaluation grid, the exact u and each trial's network on it.
+struct Predictions {
+    x: Vec<f64>,
+    u: Vec<f64>,
+    trials: Vec<Vec<f64>>,
+}
+
+fn load_predictions(dir: &Path) -> Result<Option<Predictions>> {
+    let path = dir.join("predictions.csv");
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        return Ok(None);
+    };
+    let mut lines = text.lines();
+    let head: Vec<&str> = lines.next().unwrap_or_default().split(',').collect();
+    let mut cols: Vec<Vec<f64>> = vec![Vec::new(); head.len()];
+    for (k, line) in lines.enumerate() {
+        for (c, v) in cols.iter_mut().zip(line.split(',')) {
+            c.push(v.trim().parse().with_context(|| {
+                format!("{} line {}: {v:?} is not a number", path.display(), k + 2)
+            })?);
+        }
+    }
+    let col = |name: &str| {
+        head.iter()
+            .position(|h| *h == name)
+            .map(|i| cols[i].clone())
+    };
+    let (Some(x), Some(u)) = (col("x"), col("u")) else {
+        anyhow::bail!("{} has no x and u columns", path.display());
+    };
+    let trials = head
+        .iter()
+        .zip(&cols)
+        .filter(|(h, _)| h.starts_with("trial_"))
+        .map(|(_, c)| c.clone())
+        .collect();
+    Ok(Some(Predictions { x, u, trials }))
+}
+
+/// The solutions of the runs' median trials (by relative L∞ error) against the exact u, and their
+/// pointwise errors on a log scale: what the error curves' end points look like in x.
+fn solutions(stem: &Path, runs: &[RunHistory], dirs: &[PathBuf]) -> Result<()> {
+    let mut preds = Vec::new();
+    for d in dirs {
+        match load_predictions(d)? {
+            Some(p) if !p.trials.is_empty() => preds.push(p),
+            _ => {
+                println!(
+                    "(no solution plots: {} has no predictions.csv with trials)",
+                    d.display()
+                );
+                return Ok(());
+            }
+        }
+    }
+    let grid = &preds[0];
+    if preds.iter().any(|p| p.x != grid.x) {
+        println!("(no solution plots: the runs were evaluated on different grids)");
+        return Ok(());
+    }
+    let umax = grid.u.iter().fold(0.0_f64, |m, v| m.max(v.abs()));
+    let mut names = Vec::new();
+    let mut median_trials = Vec::new();
+    let mut errors = Vec::new();
+    for (r, p) in runs.iter().zip(&preds) {
+        let err =
+            |t: &[f64]| -> Vec<f64> { t.iter().zip(&p.u).map(|(a, b)| (a - b).abs()).collect() };
+        let mut ranked: Vec<(f64, usize)> = p
+            .trials
+            .iter()
+            .enumerate()
+            .map(|(k, t)| (err(t).into_iter().fold(0.0, f64::max) / umax, k))
+            .collect();
+        ranked.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let (linf, k) = ranked[(ranked.len() - 1) / 2];
+        println!("{}: median trial {k}, rel. L∞ {linf:e}", r.label);
+        names.push(format!("{} (trial {k}, rel. L∞ {linf:.2e})", r.label));
+        errors.push(err(&p.trials[k]));
+        median_trials.push(p.trials[k].clone());
+    }
+    let mut s = vec![Series {
+        name: "exact u",
+        x: &grid.x,
+        y: &grid.u,
+        style: SeriesStyle::Line,
+    }];
+    for (name, y) in names.iter().zip(&median_trials) {
+        s.push(Series {
+            name,
+            x: &grid.x,
+            y,
+            style: SeriesStyle::Dashed,
+        });
+    }
+    let sol = PathBuf::from(format!("{}-solutions", stem.display()));
+    line_chart(
+        &sol,
+        &Axes {
+            title: "the median trial of each run against the exact solution",
+            x_label: "x",
+            y_label: "u",
+            log_x: false,
+            log_y: false,
+        },
+        &s,
+    )?;
+    let s: Vec<Series> = names
+        .iter()
+        .zip(&errors)
+        .map(|(name, y)| Series {
+            name,
+            x: &grid.x,
+            y,
+            style: SeriesStyle::Line,
+        })
+        .collect();
+    let pw = PathBuf::from(format!("{}-pointwise-error", stem.display()));
+    line_chart(
+        &pw,
+        &Axes {
+            title: "pointwise error of the median trial of each run",
+            x_label: "x",
+            y_label: "|u − u_NN|",
+            log_x: false,
+            log_y: true,
+        },
+        &s,
+    )?;
+    println!(
+        "solutions: {}.png, pointwise errors: {}.png",
+        sol.display(),
+        pw.display()
+    );
     Ok(())
 }
