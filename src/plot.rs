@@ -228,6 +228,21 @@ struct LinePlan<'a> {
     corner: Option<SeriesLabelPosition>,
 }
 
+/// A chart of u against x on linear axes (solutions of a run, or of several runs).
+pub fn solution_chart(stem: &Path, title: &str, series: &[Series]) -> Result<()> {
+    line_chart(
+        stem,
+        &Axes {
+            title,
+            x_label: "x",
+            y_label: "u",
+            log_x: false,
+            log_y: false,
+        },
+        series,
+    )
+}
+
 /// Writes `{stem}.svg` and `{stem}.png` (1000×650 px) — a line/scatter chart with a legend
 /// (only if >1 series or a name is non-empty), distinct colours per series (a fixed palette),
 /// axis labels, title, scientific tick labels on log axes (e.g. 1e-3).

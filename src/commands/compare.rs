@@ -9,7 +9,7 @@ use clap::{Args, ValueEnum};
 
 use crate::commands::train::{read_history, HistoryRow};
 use crate::output::write_columns;
-use crate::plot::{line_chart, Axes, Series, SeriesStyle};
+use crate::plot::{line_chart, solution_chart, Axes, Series, SeriesStyle};
 
 #[derive(Args, Clone)]
 pub struct CompareArgs {
@@ -328,15 +328,9 @@ fn solutions(stem: &Path, runs: &[RunHistory], dirs: &[PathBuf]) -> Result<()> {
         });
     }
     let sol = PathBuf::from(format!("{}-solutions", stem.display()));
-    line_chart(
+    solution_chart(
         &sol,
-        &Axes {
-            title: "the median trial of each run against the exact solution",
-            x_label: "x",
-            y_label: "u",
-            log_x: false,
-            log_y: false,
-        },
+        "the median trial of each run against the exact solution",
         &s,
     )?;
     let s: Vec<Series> = names

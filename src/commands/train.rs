@@ -21,7 +21,7 @@ use crate::args::{dtype_name, hidden_widths, parse_dtype};
 use crate::config::ProblemConfig;
 use crate::device::{device_name, parse_device};
 use crate::output::{build_info, run_dir, write_columns, write_json, write_toml, BuildInfo};
-use crate::plot::{line_chart, Axes, Series, SeriesStyle};
+use crate::plot::{line_chart, solution_chart, Axes, Series, SeriesStyle};
 
 #[derive(Args, Clone)]
 pub struct TrainArgs {
@@ -704,17 +704,7 @@ fn plot_run(
             style: SeriesStyle::Line,
         });
     }
-    line_chart(
-        &dir.join("solution"),
-        &Axes {
-            title: &title,
-            x_label: "x",
-            y_label: "u",
-            log_x: false,
-            log_y: false,
-        },
-        &s,
-    )?;
+    solution_chart(&dir.join("solution"), &title, &s)?;
     let err_mean: Vec<f64> = mean.iter().zip(exact).map(|(a, b)| (a - b).abs()).collect();
     let errs: Vec<Vec<f64>> = preds
         .iter()
