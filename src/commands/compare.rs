@@ -272,8 +272,9 @@ fn load_predictions(dir: &Path) -> Result<Option<Predictions>> {
     Ok(Some(Predictions { x, u, trials }))
 }
 
-/// The solutions of the runs' median trials (by relative L∞ error) against the exact u, and their
-/// pointwise errors on a log scale: what the error curves' end points look like in x.
+/// The solutions of the runs' median trials (by relative L∞ error) against the exact u (when the
+/// runs share one), and their pointwise errors on a log scale: what the error curves' end points
+/// look like in x.
 fn solutions(stem: &Path, runs: &[RunHistory], dirs: &[PathBuf]) -> Result<()> {
     let mut preds = Vec::new();
     for d in dirs {
@@ -288,16 +289,11 @@ fn solutions(stem: &Path, runs: &[RunHistory], dirs: &[PathBuf]) -> Result<()> {
             }
         }
     }
-    let grid = &preds[0];
-    if preds.iter().any(|p| p.x != grid.x) {
-        println!("(no solution plots: the runs were evaluated on different grids)");
-        return Ok(());
-    }
-    let umax = grid.u.iter().fold(0.0_f64, |m, v| m.max(v.abs()));
     let mut names = Vec::new();
     let mut median_trials = Vec::new();
     let mut errors = Vec::new();
     for (r, p) in runs.iter().zip(&preds) {
+        let umax = p.u.iter().fold(0.0_f64, |m, v| m.max(v.abs()));
         let err =
             |t: &[f64]| -> Vec<f64> { t.iter().zip(&p.u).map(|(a, b)| (a - b).abs()).collect() };
         let mut ranked: Vec<(f64, usize)> = p
@@ -313,32 +309,42 @@ fn solutions(stem: &Path, runs: &[RunHistory], dirs: &[PathBuf]) -> Result<()> {
         errors.push(err(&p.trials[k]));
         median_trials.push(p.trials[k].clone());
     }
-    let mut s = vec![Series {
-        name: "exact u",
-        x: &grid.x,
-        y: &grid.u,
-        style: SeriesStyle::Line,
-    }];
-    for (name, y) in names.iter().zip(&median_trials) {
-        s.push(Series {
-            name,
-            x: &grid.x,
-            y,
-            style: SeriesStyle::Dashed,
-        });
+    // One exact solution for all: only runs of the same problem (ε, forcing) on the same grid.
+    let first = &preds[0];
+    let same_problem = preds.iter().all(|p| p.x == first.x && p.u == first.u);
+    if same_problem {
+        let mut s = vec![Series {
+            name: "exact u",
+            x: &first.x,
+            y: &first.u,
+            style: SeriesStyle::Line,
+        }];
+        for (name, y) in names.iter().zip(&median_trials) {
+            s.push(Series {
+                name,
+                x: &first.x,
+                y,
+                style: SeriesStyle::Dashed,
+            });
+        }
+        let sol = PathBuf::from(format!("{}-solutions", stem.display()));
+        solution_chart(
+            &sol,
+            "the median trial of each run against the exact solution",
+            &s,
+        )?;
+        println!("solutions: {}.png", sol.display());
+    } else {
+        println!("(no solutions plot: the runs solve different problems; pointwise errors only)");
     }
-    let sol = PathBuf::from(format!("{}-solutions", stem.display()));
-    solution_chart(
-        &sol,
-        "the median trial of each run against the exact solution",
-        &s,
-    )?;
+    // Each run's error against its own exact solution.
     let s: Vec<Series> = names
         .iter()
         .zip(&errors)
-        .map(|(name, y)| Series {
+        .zip(&preds)
+        .map(|((name, y), p)| Series {
             name,
-            x: &grid.x,
+            x: &p.x,
             y,
             style: SeriesStyle::Line,
         })
@@ -355,10 +361,6 @@ fn solutions(stem: &Path, runs: &[RunHistory], dirs: &[PathBuf]) -> Result<()> {
         },
         &s,
     )?;
-    println!(
-        "solutions: {}.png, pointwise errors: {}.png",
-        sol.display(),
-        pw.display()
-    );
+    println!("pointwise errors: {}.png", pw.display());
     Ok(())
 }
