@@ -10,6 +10,7 @@ use clap::{Args, ValueEnum};
 use crate::commands::train::{read_history, HistoryRow};
 use crate::output::write_columns;
 use crate::plot::{line_chart, solution_chart, Axes, Series, SeriesStyle};
+use mspinn_train::metrics::median;
 
 #[derive(Args, Clone)]
 pub struct CompareArgs {
@@ -52,16 +53,6 @@ struct RunHistory {
     rel_l2: Vec<f64>,
 }
 
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        0.5 * (v[n / 2 - 1] + v[n / 2])
-    }
-}
-
 fn load(dir: &Path, label: String) -> Result<RunHistory> {
     let mut trials = Vec::new();
     let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
@@ -100,7 +91,7 @@ fn load(dir: &Path, label: String) -> Result<RunHistory> {
             continue;
         }
         let med =
-            |f: fn(&HistoryRow) -> f64| median(&mut rows.iter().map(|r| f(r)).collect::<Vec<_>>());
+            |f: fn(&HistoryRow) -> f64| median(&rows.iter().map(|r| f(r)).collect::<Vec<_>>());
         iteration.push(*it as f64);
         seconds.push(med(|r| r.seconds));
         rel_linf.push(med(|r| r.rel_linf));
@@ -149,16 +140,16 @@ pub fn run(a: CompareArgs) -> Result<()> {
         let last = |f: fn(&HistoryRow) -> f64| -> Vec<f64> {
             r.trials.iter().filter_map(|t| t.last().map(f)).collect()
         };
-        let mut linf = last(|x| x.rel_linf);
+        let linf = last(|x| x.rel_linf);
         let worst = linf.iter().copied().fold(f64::NAN, f64::max);
         println!(
             "{:<28} {:>6} {:>12.3e} {:>12.3e} {:>12.3e} {:>10.1}",
             r.label,
             r.trials.len(),
-            median(&mut linf),
+            median(&linf),
             worst,
-            median(&mut last(|x| x.rel_l2)),
-            median(&mut last(|x| x.seconds))
+            median(&last(|x| x.rel_l2)),
+            median(&last(|x| x.seconds))
         );
     }
 

@@ -10,7 +10,7 @@ use clap::Args;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use mspinn_model::{Activation, Init, Mlp, MlpConfig, ResidualSet};
 use mspinn_problem::{collocation, parse_point_kind, PointSpec, Problem};
-use mspinn_train::metrics::{mean_network, rel_l2, rel_linf, summarise};
+use mspinn_train::metrics::{mean_network, median, rel_l2, rel_linf, summarise};
 use mspinn_train::{
     Damping, LbfgsOptions, LmOptions, Progress, Schedule, SolveSpace, TrainOptions, TrainOutcome,
     Trainer, TrialsSummary,
@@ -877,12 +877,10 @@ pub fn print_summary(r: &TrainResult, out: &Path) {
     if let Some(h) = r.summary.max_error_vs_homogenized {
         println!("  max |ū − E u_NN|     = {h:.3e}");
     }
-    let med = |v: &[f64]| {
-        let mut s = v.to_vec();
-        s.sort_by(f64::total_cmp);
-        s[s.len() / 2]
-    };
-    println!("  rel L2 (median)      = {:.3e}", med(&r.summary.rel_l2));
-    println!("  rel L∞ (median)      = {:.3e}", med(&r.summary.rel_linf));
+    println!("  rel L2 (median)      = {:.3e}", median(&r.summary.rel_l2));
+    println!(
+        "  rel L∞ (median)      = {:.3e}",
+        median(&r.summary.rel_linf)
+    );
     println!("  results in {}", out.display());
 }
