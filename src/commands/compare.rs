@@ -10,7 +10,7 @@ use clap::{Args, ValueEnum};
 use crate::commands::train::{read_history, HistoryRow};
 use crate::output::write_columns;
 use crate::plot::{line_chart, solution_chart, Axes, Series, SeriesStyle};
-use mspinn_train::metrics::median;
+use mspinn_train::metrics::{median, rel_linf};
 
 #[derive(Args, Clone)]
 pub struct CompareArgs {
@@ -284,20 +284,23 @@ fn solutions(stem: &Path, runs: &[RunHistory], dirs: &[PathBuf]) -> Result<()> {
     let mut median_trials = Vec::new();
     let mut errors = Vec::new();
     for (r, p) in runs.iter().zip(&preds) {
-        let umax = p.u.iter().fold(0.0_f64, |m, v| m.max(v.abs()));
-        let err =
-            |t: &[f64]| -> Vec<f64> { t.iter().zip(&p.u).map(|(a, b)| (a - b).abs()).collect() };
         let mut ranked: Vec<(f64, usize)> = p
             .trials
             .iter()
             .enumerate()
-            .map(|(k, t)| (err(t).into_iter().fold(0.0, f64::max) / umax, k))
+            .map(|(k, t)| (rel_linf(t, &p.u), k))
             .collect();
         ranked.sort_by(|a, b| a.0.total_cmp(&b.0));
         let (linf, k) = ranked[(ranked.len() - 1) / 2];
         println!("{}: median trial {k}, rel. L∞ {linf:e}", r.label);
         names.push(format!("{} (trial {k}, rel. L∞ {linf:.2e})", r.label));
-        errors.push(err(&p.trials[k]));
+        errors.push(
+            p.trials[k]
+                .iter()
+                .zip(&p.u)
+                .map(|(a, b)| (a - b).abs())
+                .collect::<Vec<f64>>(),
+        );
         median_trials.push(p.trials[k].clone());
     }
     // One exact solution for all: only runs of the same problem (ε, forcing) on the same grid.

@@ -9,7 +9,7 @@ use mspinn_problem::Problem;
 use crate::commands::train::reference_on_grid;
 use crate::config::ProblemConfig;
 use crate::output::{run_dir, write_columns};
-use crate::plot::{line_chart, Axes, Series, SeriesStyle};
+use crate::plot::{solution_chart, Series, SeriesStyle};
 
 #[derive(Args)]
 pub struct SolveArgs {
@@ -85,17 +85,7 @@ pub fn run(a: SolveArgs) -> Result<()> {
         Some(e) => format!("{}: ε = {}", problem.name, fmt_eps(e)),
         None => problem.name.clone(),
     };
-    line_chart(
-        &dir.join("solution"),
-        &Axes {
-            title: &title,
-            x_label: "x",
-            y_label: "u",
-            log_x: false,
-            log_y: false,
-        },
-        &series,
-    )?;
+    solution_chart(&dir.join("solution"), &title, &series)?;
     println!(
         "wrote {} ({} points{})",
         dir.join("solution.csv").display(),

@@ -216,7 +216,6 @@ impl Adam {
         Ok(())
     }
 
-    /// The same update from a flat gradient (the CPU engine's), without tensors on the CPU.
     /// One step with a gradient from [`StepGradient::compute`].
     pub fn step_with(&mut self, grad: &StepGradient, lr: f64) -> Result<()> {
         match &grad.tensors {
@@ -225,6 +224,7 @@ impl Adam {
         }
     }
 
+    /// The same update from a flat gradient (the CPU engine's), without tensors on the CPU.
     pub fn step_flat(&mut self, grad: &FlatGrad, lr: f64) -> Result<()> {
         match (&mut self.moments, grad) {
             (Moments::F32 { m, v }, FlatGrad::F32(g)) => {

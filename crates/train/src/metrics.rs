@@ -31,7 +31,6 @@ pub struct TrialsSummary {
     pub rel_l2_mean_network: f64,
 }
 
-/// ‖a − b‖₂ / ‖b‖₂ on the grid.
 /// The median (the mean of the middle two for an even count; NaN for none): what summaries
 /// over trials report.
 pub fn median(v: &[f64]) -> f64 {
@@ -45,6 +44,7 @@ pub fn median(v: &[f64]) -> f64 {
     }
 }
 
+/// ‖a − b‖₂ / ‖b‖₂ on the grid.
 pub fn rel_l2(a: &[f64], b: &[f64]) -> f64 {
     let num: f64 = a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum();
     let den: f64 = b.iter().map(|y| y * y).sum();
@@ -94,18 +94,15 @@ pub fn summarise(preds: &[Vec<f64>], exact: &[f64], homogenized: Option<&[f64]>)
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
     fn median_of_odd_even_and_no_values() {
-        assert_eq!(super::median(&[3.0, 1.0, 2.0]), 2.0);
-        assert_eq!(
-            super::median(&[4.37e-5, 3.73e-4]),
-            0.5 * (4.37e-5 + 3.73e-4)
-        );
-        assert_eq!(super::median(&[5.0, 1.0, 4.0, 2.0]), 3.0);
-        assert!(super::median(&[]).is_nan());
+        assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(&[4.37e-5, 3.73e-4]), 0.5 * (4.37e-5 + 3.73e-4));
+        assert_eq!(median(&[5.0, 1.0, 4.0, 2.0]), 3.0);
+        assert!(median(&[]).is_nan());
     }
-
-    use super::*;
 
     #[test]
     fn summary_matches_hand_computation() {
