@@ -1,7 +1,12 @@
 //! Compiles every `src/*.cu` to PTX with nvcc, only under the `cuda` feature, and writes
 //! `$OUT_DIR/ptx.rs` with one `pub const NAME: &str` per file (candle-kernels' scheme).
 //!
-//! Without the feature this script does nothing, so a CPU-only build needs no CUDA toolchain.
+//! Always, and with no CUDA toolchain: compiles `host/operator_host.cpp` (the CUDA header's
+//! per-row operator with the CUDA qualifiers defined away) with the host's C++ compiler, so a
+//! test can hold the header to the Rust operator. Without a C++ compiler the build goes on with a
+//! warning and that test fails naming the missing compiler.
+//!
+//! Without the `cuda` feature nothing else is done, so a CPU-only build needs no CUDA toolchain.
 //! nvcc is found through `NVCC`, then `PATH`, then `$CUDA_HOME/bin`. The target architecture is
 //! `sm_$CUDA_COMPUTE_CAP` (default 90, the project's H200 machines); PTX is JIT-compiled by the
 //! driver, so it also runs on newer GPUs. `-fmad=false` keeps the kernels' arithmetic bit-identical
@@ -18,6 +23,9 @@ fn main() {
     println!("cargo::rerun-if-env-changed=NVCC");
     println!("cargo::rerun-if-env-changed=CUDA_HOME");
     println!("cargo::rerun-if-env-changed=CUDA_COMPUTE_CAP");
+    println!("cargo::rerun-if-changed=host");
+    println!("cargo::rustc-check-cfg=cfg(mspinn_host_header)");
+    build_host_header();
     if env::var_os("CARGO_FEATURE_CUDA").is_none() {
         return;
     }
@@ -25,6 +33,26 @@ fn main() {
         // A build script reports failure by exiting non-zero; the message is what the user sees.
         eprintln!("error: mspinn-kernels (feature `cuda`): {msg}");
         std::process::exit(1);
+    }
+}
+
+/// The header's operator for the host, as a static library `mspinn_operator_host`; sets
+/// `cfg(mspinn_host_header)` when it was built.
+fn build_host_header() {
+    let built = cc::Build::new()
+        .cpp(true)
+        .std("c++17")
+        .flag_if_supported("-ffp-contract=off")
+        .opt_level(2)
+        .warnings(false)
+        .file("host/operator_host.cpp")
+        .try_compile("mspinn_operator_host");
+    match built {
+        Ok(()) => println!("cargo::rustc-cfg=mspinn_host_header"),
+        Err(e) => println!(
+            "cargo::warning=the CUDA header's host check is not built (no working C++ compiler: {e}); \
+             install g++ to run kernels/tests/operator_header.rs"
+        ),
     }
 }
 

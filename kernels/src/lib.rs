@@ -19,8 +19,10 @@
 
 pub mod error;
 pub mod fused;
+pub mod host;
 pub mod layout;
 pub mod op;
+pub mod operator;
 pub mod real;
 pub mod self_test;
 
@@ -36,4 +38,5 @@ pub use error::{KernelError, Result};
 pub use fused::{fused_residual, pack_constants, stack_jets, FusedResidual};
 pub use layout::{Outputs, Tiles, BLOCK};
 pub use op::{ResidualBwd, ResidualFwd};
+pub use real::Real;
 pub use self_test::{self_test, CaseReport, Report};

@@ -6,8 +6,8 @@
 use candle_core::backend::BackendStorage;
 use candle_core::{bail, CpuStorage, CustomOp2, CustomOp3, Layout, Shape, Tensor};
 
+use crate::host::{backward, forward};
 use crate::layout::{Outputs, Tiles};
-use crate::real::{backward, forward};
 
 /// Forward: `jets` (3, N) = (u, u', u''), `consts` (5, N) = (c0, c1, c2, g, w) → a flat vector
 /// `[r (N)?][w½r² (N)?][partials (n_tiles)]` (see [`Tiles::output_offsets`]).

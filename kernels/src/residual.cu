@@ -29,7 +29,7 @@ __device__ void residual_fwd(const T *jets, const T *consts, T *out, size_t n, s
         if (row < end) {
             const T r = residual_row(jets, consts, n, row);
             const T w = consts[4 * n + row];
-            e = r * r * w * T(0.5);
+            e = loss_term(w, r);
             if (write_r) out_r[row] = r;
             if (write_e) out_e[row] = e;
         }
@@ -63,7 +63,7 @@ __device__ void residual_bwd(const T *jets, const T *consts, const T *grad, T *d
         const T w = consts[4 * n + i];
         T ge = grad_p[tile_of_row(tiles, i)];
         if (write_e) ge = grad_e[i] + ge;
-        T s = w * r * ge;
+        T s = loss_slope(w, r) * ge;
         if (write_r) s = grad_r[i] + s;
         dj[i] = consts[i] * s;
         dj[n + i] = consts[n + i] * s;

@@ -6,6 +6,11 @@
 #pragma once
 #include <stddef.h>
 
+// The operator's per-row functions are for the host too: tests/operator_header.rs compiles this
+// header as C++ (with the CUDA qualifiers defined away) and checks it against the Rust operator
+// (src/operator.rs), the only other copy.
+#define MSPINN_HOST_DEVICE __host__ __device__ __forceinline__
+
 // Threads per block = rows per reduction tile. Fixed, so the reduction order (and hence the
 // partial sums, bit for bit) does not depend on the launch's grid size.
 #define MSPINN_RESIDUAL_BLOCK 256
@@ -49,12 +54,25 @@ __device__ __forceinline__ size_t tile_of_row(const ResidualTiles &t, size_t row
     return row < t.n_pde ? row / B : t.tiles_pde + (row - t.n_pde) / B;
 }
 
-// r = c2 u'' + c1 u' + c0 u − g, evaluated left to right exactly like the CPU op and the
-// unfused candle expression ((c2·u'' + c1·u') + c0·u) − g. The file is compiled with
-// -fmad=false so nvcc does not contract these into FMAs (which would change the last bit).
+// r = c2 u'' + c1 u' + c0 u − g, evaluated left to right exactly like src/operator.rs::residual
+// ((c2·u'' + c1·u') + c0·u) − g. The kernels are compiled with -fmad=false so nvcc does not
+// contract these into FMAs (which would change the last bit).
 template <typename T>
-__device__ __forceinline__ T residual_row(const T *jets, const T *consts, size_t n, size_t i) {
-    const T u = jets[i], du = jets[n + i], d2u = jets[2 * n + i];
-    const T c0 = consts[i], c1 = consts[n + i], c2 = consts[2 * n + i], g = consts[3 * n + i];
+MSPINN_HOST_DEVICE T residual(T u, T du, T d2u, T c0, T c1, T c2, T g) {
     return c2 * d2u + c1 * du + c0 * u - g;
+}
+
+// ρ = w r, the derivative of the loss term with respect to r (operator.rs::loss_slope).
+template <typename T> MSPINN_HOST_DEVICE T loss_slope(T w, T r) { return w * r; }
+
+// The row's loss term w ½ r² as ½ ρ r (operator.rs::loss_term).
+template <typename T> MSPINN_HOST_DEVICE T loss_term(T w, T r) {
+    return T(0.5) * loss_slope(w, r) * r;
+}
+
+// Row i of the (3, n) jets and (5, n) constants.
+template <typename T>
+MSPINN_HOST_DEVICE T residual_row(const T *jets, const T *consts, size_t n, size_t i) {
+    return residual(jets[i], jets[n + i], jets[2 * n + i], consts[i], consts[n + i],
+                    consts[2 * n + i], consts[3 * n + i]);
 }

@@ -176,8 +176,9 @@ mod gpu {
 
     use super::{compare, CaseReport, Report, SplitMix, SIZES};
     use crate::cuda::{launch_backward, launch_forward};
+    use crate::host::{backward, forward};
     use crate::layout::{Outputs, Tiles};
-    use crate::real::{backward, forward, Real};
+    use crate::Real;
     use crate::{fused_residual, Result};
 
     pub fn run(dev: &CudaDevice) -> Result<Report> {

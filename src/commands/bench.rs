@@ -30,10 +30,11 @@ use candle_core::{DType, Device, Tensor};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use mspinn_model::{Activation, Init, Mlp, MlpConfig, ResidualSet};
+use mspinn_model::{EngineConfig, EngineOptions, Evaluator, Gradient};
 use mspinn_ntk::analysis::param_gram;
-use mspinn_ntk::{analyse, set_jacobian, DenseNtk, NtkOptions, Scaling};
+use mspinn_ntk::{analyse, DenseNtk, NtkOptions, Scaling};
 use mspinn_problem::{collocation, PointSpec, Problem};
-use mspinn_train::{Adam, StepGradient};
+use mspinn_train::Adam;
 use serde::Serialize;
 
 use crate::args::{dtype_name, parse_dtype, parse_usize_list};
@@ -468,20 +469,22 @@ fn rss_now() -> (u64, u64) {
     (field("VmRSS:"), field("VmHWM:"))
 }
 
-/// One Adam step as the trainer runs it (see [`StepGradient`]).
+/// One Adam step as the trainer runs it: the evaluator's loss and gradient, then the update.
 fn trainer_adam_step(
+    ev: &mut dyn Evaluator,
     mlp: &Mlp,
     set: &ResidualSet,
     adam: &mut Adam,
-    grad: &mut StepGradient,
+    grad: &mut Gradient,
     lr: f64,
 ) -> Result<()> {
-    grad.compute(mlp, set)?;
+    ev.loss_and_grad(mlp, set, grad)?;
     adam.step_with(grad, lr)?;
     Ok(())
 }
 
 fn rss_check(
+    engine: &EngineConfig,
     dev: &Device,
     label: &str,
     dtype: DType,
@@ -491,7 +494,8 @@ fn rss_check(
 ) -> Result<RssReport> {
     let (mlp, set, _) = darcy(nc, dtype, dev)?;
     let mut adam = Adam::new(mlp.vars())?;
-    let mut grad = StepGradient::new(&mlp)?;
+    let mut ev = mspinn_model::evaluator::build(engine, &mlp)?;
+    let mut grad = Gradient::default();
     let every = (iters / 50).max(1);
     let warm = iters / 10;
     let start = Instant::now();
@@ -500,7 +504,7 @@ fn rss_check(
     bar.set_length(iters);
     bar.set_position(0);
     for it in 0..iters {
-        trainer_adam_step(&mlp, &set, &mut adam, &mut grad, 1e-4)?;
+        trainer_adam_step(&mut *ev, &mlp, &set, &mut adam, &mut grad, 1e-4)?;
         if it + 1 == warm.max(1) {
             hwm_warm = Some(rss_now().1);
         }
@@ -598,12 +602,15 @@ pub fn compute(a: &BenchArgs) -> Result<BenchDocument> {
     }
     // The CPU engine splits its tiles over its own thread count (default 1, for one trial per
     // core); the bench gives it the same threads as the gemm whose peak it is compared with.
-    mspinn_model::cpu_engine::set_default_options(mspinn_model::EngineOptions {
-        threads: a
-            .threads
-            .unwrap_or_else(candle_core::utils::get_num_threads),
-        ..Default::default()
-    });
+    let engine = EngineConfig::new(
+        None,
+        EngineOptions {
+            threads: a
+                .threads
+                .unwrap_or_else(candle_core::utils::get_num_threads),
+            ..Default::default()
+        },
+    );
     let started_unix = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
@@ -740,9 +747,10 @@ pub fn compute(a: &BenchArgs) -> Result<BenchDocument> {
             "adam" => {
                 let (mlp, set, dims) = darcy(job.nc, dt, dev)?;
                 let mut adam = Adam::new(mlp.vars())?;
-                let mut grad = StepGradient::new(&mlp)?;
+                let mut ev = mspinn_model::evaluator::build(&engine, &mlp)?;
+                let mut grad = Gradient::default();
                 let t = time_calls(&plan, dev, &mut || {
-                    trainer_adam_step(&mlp, &set, &mut adam, &mut grad, 1e-3)
+                    trainer_adam_step(&mut *ev, &mlp, &set, &mut adam, &mut grad, 1e-3)
                 })?;
                 let f = flops::adam_step(&dims, set.len());
                 records.push(record(label, dt, "adam", job.nc, mlp.num_params(), f, &t));
@@ -750,10 +758,12 @@ pub fn compute(a: &BenchArgs) -> Result<BenchDocument> {
             "lbfgs" => {
                 let (mlp, set, dims) = darcy(job.nc, dt, dev)?;
                 let theta = mlp.flat_params()?;
+                let mut ev = mspinn_model::evaluator::build(&engine, &mlp)?;
+                let mut grad = Gradient::default();
                 let t = time_calls(&plan, dev, &mut || {
                     mlp.set_flat_params(&theta)?;
-                    let lg = mlp.loss_and_grad(&set)?;
-                    std::hint::black_box(lg.flat_grad()?);
+                    ev.loss_and_grad(&mlp, &set, &mut grad)?;
+                    std::hint::black_box(grad.to_f64()?);
                     Ok(())
                 })?;
                 let f = flops::loss_and_grad(&dims, set.len());
@@ -763,8 +773,9 @@ pub fn compute(a: &BenchArgs) -> Result<BenchDocument> {
                 let (mlp, set, dims) = darcy(job.nc, dt, dev)?;
                 let w = Scaling::Appendix.weights(&set.host_w);
                 let nc = set.n_pde;
+                let mut ev = mspinn_model::evaluator::build(&engine, &mlp)?;
                 let t = time_calls(&plan, dev, &mut || {
-                    let j = set_jacobian(&mlp, &set, 0, nc)?;
+                    let j = ev.jacobian(&mlp, &set, 0..nc)?;
                     std::hint::black_box(DenseNtk::from_jacobian(&j, &w[..nc], nc)?);
                     Ok(())
                 })?;
@@ -775,8 +786,9 @@ pub fn compute(a: &BenchArgs) -> Result<BenchDocument> {
                 let (mlp, set, dims) = darcy(job.nc, dt, dev)?;
                 let w = Scaling::Appendix.weights(&set.host_w);
                 let chunk = NtkOptions::default().chunk_bytes;
+                let mut ev = mspinn_model::evaluator::build(&engine, &mlp)?;
                 let t = time_calls(&plan, dev, &mut || {
-                    std::hint::black_box(param_gram(&mlp, &set, &w, chunk)?);
+                    std::hint::black_box(param_gram(&mut *ev, &mlp, &set, &w, chunk)?);
                     Ok(())
                 })?;
                 let f = flops::gram(&dims, set.n_pde);
@@ -793,8 +805,9 @@ pub fn compute(a: &BenchArgs) -> Result<BenchDocument> {
             "fig2a" => {
                 let (mlp, set, dims) = fig2a_setup(dt, dev)?;
                 let opts = NtkOptions::default();
+                let mut ev = mspinn_model::evaluator::build(&engine, &mlp)?;
                 let t = time_calls(&plan, dev, &mut || {
-                    std::hint::black_box(analyse(&mlp, &set, &opts)?);
+                    std::hint::black_box(analyse(&mut *ev, &mlp, &set, &opts)?);
                     Ok(())
                 })?;
                 let f = flops::fig2a(&dims, set.n_pde);
@@ -859,6 +872,7 @@ pub fn compute(a: &BenchArgs) -> Result<BenchDocument> {
         };
         for &dt in &dtypes {
             rss.push(rss_check(
+                &engine,
                 &devices[0],
                 &labels[0],
                 dt,

@@ -17,7 +17,7 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use candle_core::{DType, Device};
 use clap::Args;
-use mspinn_model::{Mlp, MlpConfig, ResidualSet};
+use mspinn_model::{EngineConfig, Gradient, Mlp, MlpConfig, ResidualSet};
 use mspinn_ntk::analysis::param_gram;
 use mspinn_ntk::Scaling;
 
@@ -77,17 +77,20 @@ fn compute(
     let mlp = Mlp::new(config.clone(), dtype, device)?;
     let jets = mlp.jets(&set.x)?;
     let (half_sq, r) = mlp.weighted_half_squares(set)?;
-    let lg = mlp.loss_and_grad(set)?;
+    // The device's own engine: the CPU engine on the CPU, candle on the GPU.
+    let mut ev = mspinn_model::evaluator::build(&EngineConfig::default(), &mlp)?;
+    let mut grad = Gradient::default();
+    let terms = ev.loss_and_grad(&mlp, set, &mut grad)?;
     let w = Scaling::Appendix.weights(&set.host_w);
-    let gram = param_gram(&mlp, set, &w, None)?;
+    let gram = param_gram(&mut *ev, &mlp, set, &w, None)?;
     let quantities = vec![
         ("u", host(&jets.u)?),
         ("u'", host(&jets.du)?),
         ("u''", host(&jets.d2u)?),
         ("residual", host(&r)?),
         ("wr^2/2", host(&half_sq)?),
-        ("loss", vec![lg.terms.total, lg.terms.pde, lg.terms.bc]),
-        ("gradient", lg.flat_grad()?),
+        ("loss", vec![terms.total, terms.pde, terms.bc]),
+        ("gradient", grad.to_f64()?),
         ("|K_uu|_F", vec![gram.k_uu_fro()]),
     ];
     Ok(Outputs {

@@ -7,7 +7,7 @@ use anyhow::{bail, Context, Result};
 use candle_core::Device;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
-use mspinn_model::{Activation, Init, Mlp, MlpConfig, ResidualSet};
+use mspinn_model::{Activation, EngineConfig, Init, Mlp, MlpConfig, ResidualSet};
 use mspinn_ntk::{analyse, Method, NtkOptions, NtkReport, Scaling};
 use mspinn_problem::{collocation, parse_point_kind, Coefficient, OperatorKind, Problem};
 use mspinn_train::{Progress, Schedule, TrainOptions, Trainer};
@@ -301,7 +301,8 @@ pub fn compute(a: &NtkArgs) -> Result<NtkDocument> {
             None => None,
         };
         let t = Instant::now();
-        let (mut report, dense) = analyse(&mlp, &set, &opts)?;
+        let mut ev = mspinn_model::evaluator::build(&EngineConfig::default(), &mlp)?;
+        let (mut report, dense) = analyse(&mut *ev, &mlp, &set, &opts)?;
         report.eps = Some(eps);
         report.seconds = t.elapsed().as_secs_f64();
         if let (true, Some(d), Some(out)) = (a.save_matrix, &dense, &a.out) {

@@ -1,4 +1,5 @@
-//! The PINN loss of eq. (7), L(θ) = (1/N_c) Σ ½ r_i² + (λ/N_b) Σ ½ r_b,j², and its gradient.
+//! The PINN loss of eq. (7), L(θ) = (1/N_c) Σ ½ r_i² + (λ/N_b) Σ ½ r_b,j², as candle tensors
+//! (what the candle evaluator differentiates); the CPU engine computes the same sums by hand.
 
 use candle_core::{DType, Tensor};
 use mspinn_kernels::Outputs;
@@ -26,23 +27,6 @@ impl LossTerms {
         } else {
             "loss"
         }
-    }
-}
-
-/// The loss terms and ∂L/∂θ for every variable in [`Mlp::vars`] order.
-pub struct LossWithGrad {
-    pub terms: LossTerms,
-    pub grads: Vec<Tensor>,
-}
-
-impl LossWithGrad {
-    /// The gradient as one f64 vector in flat-parameter order.
-    pub fn flat_grad(&self) -> Result<Vec<f64>> {
-        let mut out = Vec::new();
-        for g in &self.grads {
-            out.extend(g.flatten_all()?.to_dtype(DType::F64)?.to_vec1::<f64>()?);
-        }
-        Ok(out)
     }
 }
 
@@ -84,48 +68,6 @@ impl Mlp {
             None
         };
         finish_terms(pde, bc)
-    }
-
-    /// Just the loss terms. On the CPU through [`crate::cpu_engine`], elsewhere (or with the
-    /// engine disabled) as [`Mlp::loss_autograd`].
-    pub fn loss(&self, set: &ResidualSet) -> Result<LossTerms> {
-        // --- CPU engine dispatch ---
-        if let Some(terms) = crate::cpu_engine::loss(self, set)? {
-            return Ok(terms);
-        }
-        self.loss_autograd(set)
-    }
-
-    /// The loss terms and ∂L/∂θ. On the CPU through [`crate::cpu_engine`], elsewhere (or with
-    /// the engine disabled) as [`Mlp::loss_and_grad_autograd`].
-    pub fn loss_and_grad(&self, set: &ResidualSet) -> Result<LossWithGrad> {
-        // --- CPU engine dispatch ---
-        if let Some(lg) = crate::cpu_engine::loss_and_grad(self, set)? {
-            return Ok(lg);
-        }
-        self.loss_and_grad_autograd(set)
-    }
-
-    /// The loss terms from candle ops over the jets (the reference for the CPU engine).
-    pub fn loss_autograd(&self, set: &ResidualSet) -> Result<LossTerms> {
-        Ok(self.loss_tensor(set)?.1)
-    }
-
-    /// The loss terms and the gradient by candle's first-order autograd over the jet graph.
-    pub fn loss_and_grad_autograd(&self, set: &ResidualSet) -> Result<LossWithGrad> {
-        let (total, terms) = self.loss_tensor(set)?;
-        let mut store = total.backward()?;
-        let grads = self
-            .vars()
-            .iter()
-            .map(|v| match store.remove(v.as_tensor()) {
-                Some(g) => Ok(g),
-                // A parameter the loss does not touch (e.g. the output bias when only u'' enters)
-                // has a zero gradient, not a missing one.
-                None => Ok(v.as_tensor().zeros_like()?),
-            })
-            .collect::<Result<Vec<_>>>()?;
-        Ok(LossWithGrad { terms, grads })
     }
 }
 

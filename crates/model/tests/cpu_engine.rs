@@ -1,34 +1,23 @@
 //! The hand-written CPU engine against candle autograd over the jets (the reference), against
 //! itself in f32 and with two threads, and against central finite differences.
 
-use mspinn_model::cpu_engine::{CpuEngine, EngineOptions, Rows};
-use mspinn_model::{Activation, DType, Device, Init, Mlp, MlpConfig, ResidualSet};
-use mspinn_problem::{collocation, LinearResidual, PointSpec, Problem};
+use mspinn_model::cpu_engine::{CpuEngine, Rows};
+use mspinn_model::evaluator::{CandleEvaluator, CpuEvaluator, Evaluator};
+use mspinn_model::fixture::{self, Fixture};
+use mspinn_model::{Activation, DType, Device, EngineOptions, Gradient, Mlp, Real, ResidualSet};
 
 const ACTS: [Activation; 3] = [Activation::Tanh, Activation::Sin, Activation::Softplus];
 
-/// Darcy rows at n points (n ≥ 1) plus the two boundary rows when `bc`; with `zero_w`, every
-/// third PDE row gets weight 0 (through the host copy the engine sees).
+/// Darcy rows (ε = 1/8, λ = 5) at n equispaced points (one point: x = 0.3) plus the two boundary
+/// rows when `bc`.
 fn darcy_set(n: usize, bc: bool, dtype: DType) -> ResidualSet {
-    let p = Problem::preset("twoscale-darcy", Some(1.0 / 8.0)).unwrap();
-    let x = if n == 1 {
-        vec![0.3]
-    } else {
-        collocation(p.domain, PointSpec::Endpoints(n)).unwrap()
-    };
-    let pde = p.pde_rows(&x).unwrap();
-    let b = if bc {
-        p.boundary_rows()
-    } else {
-        LinearResidual {
-            x: vec![],
-            c0: vec![],
-            c1: vec![],
-            c2: vec![],
-            g: vec![],
-        }
-    };
-    ResidualSet::new(&pde, &b, 5.0, dtype, &Device::Cpu).unwrap()
+    let f = Fixture::new("twoscale-darcy")
+        .eps(1.0 / 8.0)
+        .lambda(5.0)
+        .dtype(dtype);
+    let f = if n == 1 { f.at(&[0.3]) } else { f.endpoints(n) };
+    let f = if bc { f } else { f.no_boundary() };
+    f.set().unwrap()
 }
 
 /// The same set with the loss weight of every third row set to zero.
@@ -43,23 +32,31 @@ fn zero_some_weights(set: &ResidualSet) -> ResidualSet {
 }
 
 fn net(hidden: Vec<usize>, act: Activation, dtype: DType, seed: u64) -> Mlp {
-    Mlp::new(
-        MlpConfig::new(hidden, act, Init::GlorotNormal, seed),
-        dtype,
-        &Device::Cpu,
-    )
-    .unwrap()
+    fixture::net(&hidden, act, seed, dtype).unwrap()
+}
+
+fn opts(tile: usize, threads: usize) -> EngineOptions {
+    EngineOptions { tile, threads }
+}
+
+/// ∇L through an evaluator, in f64.
+fn gradient(ev: &mut dyn Evaluator, mlp: &Mlp, set: &ResidualSet) -> Vec<f64> {
+    let mut g = Gradient::default();
+    ev.loss_and_grad(mlp, set, &mut g).unwrap();
+    g.to_f64().unwrap()
 }
 
 fn rel(a: f64, b: f64, scale: f64) -> f64 {
     (a - b).abs() / scale.max(f64::MIN_POSITIVE)
 }
 
-/// Engine (through Mlp::loss_and_grad, tile 16 so N is split unevenly) against candle autograd.
+/// The CPU evaluator (tile 16 so N is split unevenly) against the candle evaluator (autograd).
 fn compare(mlp: &Mlp, set: &ResidualSet, tol: f64) {
-    let reference = mlp.loss_and_grad_autograd(set).unwrap();
-    let engine = mlp.loss_and_grad(set).unwrap();
-    let (rt, et) = (reference.terms, engine.terms);
+    let mut cpu = CpuEvaluator::new(mlp, opts(16, 1)).unwrap();
+    let mut candle = CandleEvaluator::new(mlp);
+    let (mut ge, mut gr) = (Gradient::default(), Gradient::default());
+    let et = cpu.loss_and_grad(mlp, set, &mut ge).unwrap();
+    let rt = candle.loss_and_grad(mlp, set, &mut gr).unwrap();
     let what = format!(
         "{:?} {:?} N={}",
         mlp.config().hidden,
@@ -84,12 +81,9 @@ fn compare(mlp: &Mlp, set: &ResidualSet, tol: f64) {
         et.bc,
         rt.bc
     );
-    assert_eq!(engine.grads.len(), reference.grads.len());
-    for (ge, gr) in engine.grads.iter().zip(&reference.grads) {
-        assert_eq!(ge.dims(), gr.dims(), "{what}: gradient shapes");
-    }
-    let ge = engine.flat_grad().unwrap();
-    let gr = reference.flat_grad().unwrap();
+    let ge = ge.to_f64().unwrap();
+    let gr = gr.to_f64().unwrap();
+    assert_eq!(ge.len(), gr.len(), "{what}: gradient lengths");
     let scale = gr.iter().fold(0.0f64, |m, x| m.max(x.abs()));
     assert!(scale > 0.0);
     for (j, (a, b)) in ge.iter().zip(&gr).enumerate() {
@@ -98,21 +92,13 @@ fn compare(mlp: &Mlp, set: &ResidualSet, tol: f64) {
             "{what}: dθ[{j}] {a} vs {b} (scale {scale})"
         );
     }
-    // Loss alone agrees with the loss of loss_and_grad (to rounding: another test may change the
-    // default tile size in between).
-    let lo = mlp.loss(set).unwrap();
-    assert!(
-        rel(lo.total, et.total, et.total.abs()) <= 1e-14,
-        "{what}: loss alone {lo:?} vs {et:?}"
-    );
+    // Loss alone is the same forward pass as the loss of loss_and_grad: the same bits.
+    let lo = cpu.loss(mlp, set).unwrap();
+    assert_eq!(lo, et, "{what}: loss alone");
 }
 
 #[test]
 fn engine_matches_candle_autograd_f64() {
-    mspinn_model::cpu_engine::set_default_options(EngineOptions {
-        tile: 16,
-        threads: 1,
-    });
     for act in ACTS {
         for hidden in [
             vec![7],
@@ -138,16 +124,12 @@ fn engine_matches_candle_autograd_f64() {
 #[test]
 fn engine_matches_autograd_for_poisson_and_regression() {
     for preset in ["twoscale-poisson", "twoscale-regression"] {
-        let p = Problem::preset(preset, Some(1.0 / 8.0)).unwrap();
-        let x = collocation(p.domain, PointSpec::Endpoints(300)).unwrap();
-        let set = ResidualSet::new(
-            &p.pde_rows(&x).unwrap(),
-            &p.boundary_rows(),
-            2.0,
-            DType::F64,
-            &Device::Cpu,
-        )
-        .unwrap();
+        let set = Fixture::new(preset)
+            .eps(1.0 / 8.0)
+            .endpoints(300)
+            .lambda(2.0)
+            .set()
+            .unwrap();
         compare(
             &net(vec![40, 40, 40, 40], Activation::Tanh, DType::F64, 1),
             &set,
@@ -164,7 +146,7 @@ struct HostInputs<T> {
     n_pde: usize,
 }
 
-impl<T: mspinn_model::cpu_engine::Real> HostInputs<T> {
+impl<T: Real> HostInputs<T> {
     fn new(mlp: &Mlp, set: &ResidualSet) -> Self {
         let v = |t: &candle_core::Tensor| -> Vec<T> {
             t.flatten_all().unwrap().to_vec1::<T>().unwrap()
@@ -201,7 +183,7 @@ impl<T: mspinn_model::cpu_engine::Real> HostInputs<T> {
 }
 
 /// The engine driven directly, for explicit tile and thread counts.
-fn run_engine<T: mspinn_model::cpu_engine::Real>(
+fn run_engine<T: Real>(
     mlp: &Mlp,
     set: &ResidualSet,
     opts: EngineOptions,
@@ -241,9 +223,10 @@ fn f32_engine_tracks_f64_engine() {
                 "{act:?} dθ[{j}]: {a} vs {b} (scale {scale})"
             );
         }
-        // And through Mlp (the f32 dispatch).
-        let via = m32.loss_and_grad(&s32).unwrap().flat_grad().unwrap();
-        assert_eq!(via.len(), g64.len());
+        // And through the evaluator (the f32 path), bit for bit the engine's.
+        let mut ev = CpuEvaluator::new(&m32, opts).unwrap();
+        let via = gradient(&mut ev, &m32, &s32);
+        assert!(via.iter().zip(&g32).all(|(a, b)| *a == f64::from(*b)));
     }
 }
 
@@ -253,17 +236,18 @@ fn gradient_matches_central_differences() {
     for act in ACTS {
         let mlp = net(vec![6, 5], act, DType::F64, 9);
         let theta = mlp.flat_params().unwrap();
-        let g = mlp.loss_and_grad(&set).unwrap().flat_grad().unwrap();
+        let mut ev = CpuEvaluator::new(&mlp, EngineOptions::default()).unwrap();
+        let g = gradient(&mut ev, &mlp, &set);
         let gmax = g.iter().fold(0.0f64, |m, x| m.max(x.abs()));
         for j in 0..theta.len() {
             let h = 1e-6 * (1.0 + theta[j].abs());
             let mut t = theta.clone();
             t[j] = theta[j] + h;
             mlp.set_flat_params(&t).unwrap();
-            let lp = mlp.loss(&set).unwrap().total;
+            let lp = ev.loss(&mlp, &set).unwrap().total;
             t[j] = theta[j] - h;
             mlp.set_flat_params(&t).unwrap();
-            let lm = mlp.loss(&set).unwrap().total;
+            let lm = ev.loss(&mlp, &set).unwrap().total;
             let fd = (lp - lm) / (2.0 * h);
             assert!(
                 (g[j] - fd).abs() <= 1e-6 * gmax,
@@ -377,7 +361,6 @@ fn jacobian_rows_sum_to_the_gradient() {
             let mlp = net(hidden.clone(), act, DType::F64, 21);
             let set = zero_some_weights(&darcy_set(301, true, DType::F64));
             let (n, np) = (set.len(), mlp.num_params());
-            let opts = |tile, threads| EngineOptions { tile, threads };
             let j = engine_jacobian(&mlp, &set, opts(16, 1));
             assert!(j.iter().all(|v| v.is_finite()), "every entry written");
             for o in [opts(16, 2), opts(128, 1), opts(7, 2)] {
@@ -400,7 +383,8 @@ fn jacobian_rows_sum_to_the_gradient() {
                     *a += wr * jv;
                 }
             }
-            let want = mlp.loss_and_grad(&set).unwrap().flat_grad().unwrap();
+            let mut ev = CpuEvaluator::new(&mlp, EngineOptions::default()).unwrap();
+            let want = gradient(&mut ev, &mlp, &set);
             let scale = want.iter().fold(0.0f64, |m, x| m.max(x.abs()));
             for (k, (a, b)) in grad.iter().zip(&want).enumerate() {
                 assert!(
@@ -412,33 +396,40 @@ fn jacobian_rows_sum_to_the_gradient() {
     }
 }
 
-/// A range of rows through `cpu_engine::jacobian` is the same block of the full Jacobian, in
-/// f32 as in f64 (to f32 rounding).
+/// A range of rows through the CPU evaluator is the same block of the full Jacobian (as a tensor
+/// and in the f64 buffer LM uses), in f32 as in f64 (to f32 rounding); a range past the end is
+/// an error.
 #[test]
 fn jacobian_of_a_row_range_is_a_block_of_the_full_one() {
     let mlp = net(vec![40, 40], Activation::Tanh, DType::F64, 5);
     let set = darcy_set(200, true, DType::F64);
     let np = mlp.num_params();
-    let full = match mspinn_model::cpu_engine::jacobian(&mlp, &set, 0, set.len()).unwrap() {
-        Some(mspinn_model::FlatGrad::F64(j)) => j,
-        other => panic!("expected f64 rows, got {other:?}"),
+    let mut ev = CpuEvaluator::new(&mlp, EngineOptions::default()).unwrap();
+    let flat = |t: candle_core::Tensor| -> Vec<f64> {
+        t.to_dtype(DType::F64)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1()
+            .unwrap()
     };
+    let full = flat(ev.jacobian(&mlp, &set, 0..set.len()).unwrap());
     // Rows 150..202 cross from the PDE rows into the two boundary rows.
-    let part = mspinn_model::cpu_engine::jacobian(&mlp, &set, 150, 52)
-        .unwrap()
-        .unwrap()
-        .into_f64();
+    let part = flat(ev.jacobian(&mlp, &set, 150..202).unwrap());
     assert_eq!(part, full[150 * np..202 * np]);
-    assert!(mspinn_model::cpu_engine::jacobian(&mlp, &set, 150, 53).is_err());
+    let mut buf = vec![f64::NAN; 3];
+    ev.jacobian_f64(&mlp, &set, 150..202, &mut buf).unwrap();
+    assert_eq!(buf, part);
+    assert!(ev.jacobian(&mlp, &set, 150..203).is_err());
     let m32 = mlp.to(DType::F32, &Device::Cpu).unwrap();
     let s32 = darcy_set(200, true, DType::F32);
-    let j32 = mspinn_model::cpu_engine::jacobian(&m32, &s32, 0, s32.len())
-        .unwrap()
-        .unwrap()
-        .into_f64();
+    let mut ev32 = CpuEvaluator::new(&m32, EngineOptions::default()).unwrap();
+    let j32 = flat(ev32.jacobian(&m32, &s32, 0..s32.len()).unwrap());
     let scale = full.iter().fold(0.0f64, |m, x| m.max(x.abs()));
     assert!(j32
         .iter()
         .zip(&full)
         .all(|(a, b)| (a - b).abs() <= 1e-4 * scale));
+    // The evaluator refuses a network it was not built for.
+    assert!(ev.loss(&m32, &s32).is_err());
 }

@@ -2,20 +2,16 @@
 //! unfused candle expression, value and θ-gradient, in f64 on the CPU.
 
 use candle_core::Tensor;
+use mspinn_model::fixture::Fixture;
 use mspinn_model::{Activation, DType, Device, Init, Mlp, MlpConfig, ResidualSet};
-use mspinn_problem::{collocation, PointSpec, Problem};
 
 fn set(preset: &str, n: usize, lambda: f64) -> ResidualSet {
-    let p = Problem::preset(preset, Some(1.0 / 16.0)).unwrap();
-    let x = collocation(p.domain, PointSpec::Midpoints(n)).unwrap();
-    ResidualSet::new(
-        &p.pde_rows(&x).unwrap(),
-        &p.boundary_rows(),
-        lambda,
-        DType::F64,
-        &Device::Cpu,
-    )
-    .unwrap()
+    Fixture::new(preset)
+        .eps(1.0 / 16.0)
+        .midpoints(n)
+        .lambda(lambda)
+        .set()
+        .unwrap()
 }
 
 fn grads(mlp: &Mlp, total: &Tensor) -> Vec<f64> {

@@ -1,27 +1,39 @@
-//! ∂L/∂θ from autograd over the jets against central finite differences of L, in f64,
-//! for the three residual kinds (Darcy, Poisson, regression).
+//! ∂L/∂θ from both evaluators (the CPU engine's reverse pass, candle's autograd over the jets)
+//! against central finite differences of L, in f64, for the three residual kinds (Darcy,
+//! Poisson, regression); and the loss against eq. (7) by hand.
 
-use mspinn_model::{Activation, DType, Device, Init, Mlp, MlpConfig, ResidualSet};
+use mspinn_model::evaluator;
+use mspinn_model::fixture::{self, Fixture};
+use mspinn_model::{Activation, DType, Engine, EngineConfig, Gradient, ResidualSet};
 use mspinn_problem::{collocation, PointSpec, Problem};
 
+const ENGINES: [Engine; 2] = [Engine::Cpu, Engine::Candle];
+
 fn residual_set(preset: &str, eps: Option<f64>, n: usize, lambda: f64) -> ResidualSet {
-    let p = Problem::preset(preset, eps).unwrap();
-    let x = collocation(p.domain, PointSpec::Endpoints(n)).unwrap();
-    ResidualSet::new(
-        &p.pde_rows(&x).unwrap(),
-        &p.boundary_rows(),
-        lambda,
-        DType::F64,
-        &Device::Cpu,
-    )
+    let f = Fixture::new(preset).endpoints(n).lambda(lambda);
+    match eps {
+        Some(e) => f.eps(e),
+        None => f,
+    }
+    .set()
     .unwrap()
 }
 
 fn check_gradient(set: &ResidualSet, hidden: Vec<usize>) {
-    let cfg = MlpConfig::new(hidden, Activation::Tanh, Init::GlorotNormal, 9);
-    let mlp = Mlp::new(cfg, DType::F64, &Device::Cpu).unwrap();
+    for engine in ENGINES {
+        check_gradient_with(engine, set, hidden.clone());
+    }
+}
+
+fn check_gradient_with(engine: Engine, set: &ResidualSet, hidden: Vec<usize>) {
+    let mlp = fixture::net(&hidden, Activation::Tanh, 9, DType::F64).unwrap();
+    let mut ev =
+        evaluator::build(&EngineConfig::new(Some(engine), Default::default()), &mlp).unwrap();
+    assert_eq!(ev.engine(), engine);
     let theta = mlp.flat_params().unwrap();
-    let g = mlp.loss_and_grad(set).unwrap().flat_grad().unwrap();
+    let mut grad = Gradient::default();
+    ev.loss_and_grad(&mlp, set, &mut grad).unwrap();
+    let g = grad.to_f64().unwrap();
     assert_eq!(g.len(), theta.len());
     let mut fd = vec![0.0; theta.len()];
     for j in 0..theta.len() {
@@ -29,10 +41,10 @@ fn check_gradient(set: &ResidualSet, hidden: Vec<usize>) {
         let mut t = theta.clone();
         t[j] = theta[j] + h;
         mlp.set_flat_params(&t).unwrap();
-        let lp = mlp.loss(set).unwrap().total;
+        let lp = ev.loss(&mlp, set).unwrap().total;
         t[j] = theta[j] - h;
         mlp.set_flat_params(&t).unwrap();
-        let lm = mlp.loss(set).unwrap().total;
+        let lm = ev.loss(&mlp, set).unwrap().total;
         fd[j] = (lp - lm) / (2.0 * h);
     }
     mlp.set_flat_params(&theta).unwrap();
@@ -44,11 +56,18 @@ fn check_gradient(set: &ResidualSet, hidden: Vec<usize>) {
         .sum::<f64>()
         .sqrt();
     assert!(norm > 0.0);
-    assert!(err <= 1e-6 * norm, "‖g − fd‖/‖g‖ = {}", err / norm);
+    assert!(
+        err <= 1e-6 * norm,
+        "{engine}: ‖g − fd‖/‖g‖ = {}",
+        err / norm
+    );
     // And componentwise, relative to the gradient's scale.
     let gmax = g.iter().fold(0.0f64, |m, x| m.max(x.abs()));
     for (j, (a, b)) in g.iter().zip(&fd).enumerate() {
-        assert!((a - b).abs() <= 1e-6 * gmax, "component {j}: {a} vs {b}");
+        assert!(
+            (a - b).abs() <= 1e-6 * gmax,
+            "{engine} component {j}: {a} vs {b}"
+        );
     }
 }
 
@@ -84,9 +103,20 @@ fn loss_equals_eq7_by_hand() {
     let pde = p.pde_rows(&x).unwrap();
     let bc = p.boundary_rows();
     let lambda = 3.0;
-    let set = ResidualSet::new(&pde, &bc, lambda, DType::F64, &Device::Cpu).unwrap();
-    let cfg = MlpConfig::new(vec![8], Activation::Tanh, Init::Normal, 2);
-    let mlp = Mlp::new(cfg, DType::F64, &Device::Cpu).unwrap();
+    let set = Fixture::new("twoscale-darcy")
+        .eps(1.0 / 16.0)
+        .midpoints(50)
+        .lambda(lambda)
+        .set()
+        .unwrap();
+    let mlp = fixture::net_with(
+        &[8],
+        Activation::Tanh,
+        mspinn_model::Init::Normal,
+        2,
+        DType::F64,
+    )
+    .unwrap();
     let jets = mlp.jets(&set.x).unwrap();
     let v = |t: &candle_core::Tensor| -> Vec<f64> { t.flatten_all().unwrap().to_vec1().unwrap() };
     let (u, du, d2u) = (v(&jets.u), v(&jets.du), v(&jets.d2u));
@@ -101,8 +131,15 @@ fn loss_equals_eq7_by_hand() {
         let r = u[x.len() + j] - bc.g[j];
         lb += 0.5 * r * r * lambda / 2.0;
     }
-    let t = mlp.loss(&set).unwrap();
-    assert!((t.pde - lp).abs() <= 1e-12 * lp.abs());
-    assert!((t.bc - lb).abs() <= 1e-12 * lb.abs().max(1e-300));
-    assert!((t.total - lp - lb).abs() <= 1e-12 * (lp + lb));
+    for engine in ENGINES {
+        let mut ev =
+            evaluator::build(&EngineConfig::new(Some(engine), Default::default()), &mlp).unwrap();
+        let t = ev.loss(&mlp, &set).unwrap();
+        assert!((t.pde - lp).abs() <= 1e-12 * lp.abs(), "{engine}");
+        assert!(
+            (t.bc - lb).abs() <= 1e-12 * lb.abs().max(1e-300),
+            "{engine}"
+        );
+        assert!((t.total - lp - lb).abs() <= 1e-12 * (lp + lb), "{engine}");
+    }
 }

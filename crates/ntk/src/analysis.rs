@@ -3,12 +3,12 @@
 use std::time::Instant;
 
 use candle_core::DType;
-use mspinn_model::{Mlp, ResidualSet};
+use mspinn_model::{Evaluator, Mlp, ResidualSet};
 use serde::{Deserialize, Serialize};
 
 use crate::gram::{boundary_grams, GramAccumulator, ParamGram};
 use crate::memory::{chunk_budget, for_each_chunk, MIN_CHUNK_ROWS};
-use crate::{set_jacobian, DenseNtk, Result, Scaling};
+use crate::{DenseNtk, Result, Scaling};
 
 /// How K is assembled.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -91,6 +91,9 @@ pub struct NtkReport {
     pub scaling: Scaling,
     pub method: Method,
     pub dtype: String,
+    /// The evaluator that computed the Jacobian rows (`cpu` or `candle`).
+    #[serde(default)]
+    pub engine: String,
     pub seconds: f64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub k_uu_spectrum: Option<Vec<f64>>,
@@ -118,8 +121,10 @@ pub fn chunk_rows(mlp: &Mlp, bytes: usize) -> usize {
     (bytes / per_row.max(1)).clamp(MIN_CHUNK_ROWS, 1 << 16)
 }
 
-/// Assembles the NTK of `set` at `mlp` and measures it. Returns the dense K too when it was built.
+/// Assembles the NTK of `set` at `mlp` and measures it, with the Jacobian rows from `evaluator`.
+/// Returns the dense K too when it was built.
 pub fn analyse(
+    evaluator: &mut dyn Evaluator,
     mlp: &Mlp,
     set: &ResidualSet,
     opts: &NtkOptions,
@@ -140,7 +145,7 @@ pub fn analyse(
     let (k_uu_fro, k_bb_fro, k_fro, k_uu_trace, k_uu_max_entry, kuu_spec, k_spec, dense) =
         match method {
             Method::Dense => {
-                let j = set_jacobian(mlp, set, 0, nc + nb)?;
+                let j = evaluator.jacobian(mlp, set, 0..nc + nb)?;
                 let d = DenseNtk::from_jacobian(&j, &w, nc)?;
                 let ks = d.k_uu_spectrum(u)?.rethreshold(order, u);
                 let kk = d.k_spectrum(u)?.rethreshold(order, u);
@@ -156,7 +161,7 @@ pub fn analyse(
                 )
             }
             _ => {
-                let g = param_gram(mlp, set, &w, opts.chunk_bytes)?;
+                let g = param_gram(evaluator, mlp, set, &w, opts.chunk_bytes)?;
                 let ks = g.k_uu_spectrum(u)?.rethreshold(order, u);
                 let kk = g.k_spectrum(u)?.rethreshold(order, u);
                 (
@@ -189,6 +194,7 @@ pub fn analyse(
         scaling: opts.scaling,
         method,
         dtype: format!("{:?}", mlp.dtype()).to_lowercase(),
+        engine: evaluator.engine().name().into(),
         seconds: start.elapsed().as_secs_f64(),
         k_uu_spectrum: opts.full_spectrum.then(|| kuu_spec.eigenvalues.clone()),
         k_spectrum: opts.full_spectrum.then(|| k_spec.eigenvalues.clone()),
@@ -206,6 +212,7 @@ pub fn analyse(
 /// cuSOLVER through cudarc would add a dependency, another link-time library and a second
 /// numerical path to keep in agreement with the CPU for little gain.
 pub fn param_gram(
+    evaluator: &mut dyn Evaluator,
     mlp: &Mlp,
     set: &ResidualSet,
     w: &[f64],
@@ -215,10 +222,12 @@ pub fn param_gram(
     let np = mlp.num_params();
     let rows = chunk_rows(mlp, chunk_budget(mlp.device(), np, chunk_bytes)?);
     let mut acc = GramAccumulator::new(np);
-    for_each_chunk(nc, rows, |s, len| acc.add(&set_jacobian(mlp, set, s, len)?))?;
+    for_each_chunk(nc, rows, |s, len| {
+        acc.add(&evaluator.jacobian(mlp, set, s..s + len)?)
+    })?;
     let (g_u, max_row_sq_u) = acc.finish()?;
     let (g_b, jjt_b) = if nb > 0 {
-        boundary_grams(&set_jacobian(mlp, set, nc, nb)?)?
+        boundary_grams(&evaluator.jacobian(mlp, set, nc..nc + nb)?)?
     } else {
         (faer::Mat::zeros(np, np), faer::Mat::zeros(0, 0))
     };

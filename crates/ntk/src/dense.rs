@@ -1,9 +1,9 @@
 //! The full N × N kernel K = J J^T D, for N small enough to hold it.
 
 use candle_core::{DType, Tensor, WithDType};
-use faer::linalg::matmul::triangular::{matmul, BlockStructure};
-use faer::{Accum, Mat, MatRef, Par};
+use faer::{Accum, Mat, MatRef};
 
+use crate::products::{syrk_lower, Side};
 use crate::spectrum::{frobenius, to_faer, Spectrum};
 use crate::Result;
 
@@ -101,17 +101,7 @@ fn lower_jjt<T: WithDType + faer::traits::ComplexField>(j: &Tensor) -> Result<Ma
     let v: Vec<T> = j.flatten_all()?.to_vec1()?;
     let jm = MatRef::from_row_major_slice(&v, n, p);
     let mut lower = Mat::<T>::zeros(n, n);
-    matmul(
-        lower.as_mut(),
-        BlockStructure::TriangularLower,
-        Accum::Replace,
-        jm,
-        BlockStructure::Rectangular,
-        jm.transpose(),
-        BlockStructure::Rectangular,
-        T::one_impl(),
-        Par::rayon(0),
-    );
+    syrk_lower(lower.as_mut(), Accum::Replace, jm, Side::Rows);
     Ok(Mat::from_fn(n, n, |a, b| {
         let (hi, lo) = if a >= b { (a, b) } else { (b, a) };
         lower[(hi, lo)].to_f64()

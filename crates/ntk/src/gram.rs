@@ -12,9 +12,9 @@
 //! with G_u = J_u^T J_u and G_b = J_b^T J_b.
 
 use candle_core::{DType, Tensor};
-use faer::linalg::matmul::triangular::BlockStructure;
-use faer::{Accum, Mat, Par};
+use faer::{Accum, Mat};
 
+use crate::products::{mirror_lower, syrk_lower, Side};
 use crate::spectrum::{frobenius, to_faer, Spectrum};
 use crate::{NtkError, Result};
 
@@ -67,17 +67,7 @@ impl GramAccumulator {
         if j.device().is_cpu() {
             let v: Vec<f64> = j.to_dtype(DType::F64)?.flatten_all()?.to_vec1()?;
             let jm = faer::MatRef::from_row_major_slice(&v, r, np);
-            faer::linalg::matmul::triangular::matmul(
-                self.g.as_mut(),
-                BlockStructure::TriangularLower,
-                Accum::Add,
-                jm.transpose(),
-                BlockStructure::Rectangular,
-                jm,
-                BlockStructure::Rectangular,
-                1.0,
-                Par::rayon(0),
-            );
+            syrk_lower(self.g.as_mut(), Accum::Add, jm, Side::Columns);
             self.lower_only = true;
             let row_sq: Vec<f64> = j.sqr()?.sum(1)?.to_dtype(DType::F64)?.to_vec1()?;
             self.max_row_sq = row_sq.iter().copied().fold(self.max_row_sq, f64::max);
@@ -104,12 +94,7 @@ impl GramAccumulator {
     /// The accumulated G (full, symmetric) and max_i ‖J_i‖²; copies a device sum to the host.
     pub fn finish(mut self) -> Result<(Mat<f64>, f64)> {
         if self.lower_only {
-            let n = self.g.nrows();
-            for j in 0..n {
-                for i in 0..j {
-                    self.g[(i, j)] = self.g[(j, i)];
-                }
-            }
+            mirror_lower(&mut self.g);
         }
         if let Some(g) = &self.g_dev {
             self.g += &to_faer(g)?;

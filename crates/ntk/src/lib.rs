@@ -11,8 +11,8 @@ pub mod analysis;
 pub mod dense;
 pub mod error;
 pub mod gram;
-pub mod jacobian;
 pub mod memory;
+pub mod products;
 pub mod scaling;
 pub mod spectrum;
 
@@ -20,7 +20,7 @@ pub use analysis::{analyse, Method, NtkOptions, NtkReport};
 pub use dense::DenseNtk;
 pub use error::NtkError;
 pub use gram::{GramAccumulator, ParamGram};
-pub use jacobian::{jacobian, jacobian_batched, set_jacobian, RowCoefficients};
+pub use products::{mirror_lower, syrk_lower, Side};
 pub use scaling::Scaling;
 pub use spectrum::{nonzero_threshold, Spectrum};
 

@@ -1,31 +1,28 @@
-//! The batched per-sample Jacobian against per-row autograd, and the Gram path against the dense
-//! one.
+//! The per-sample Jacobian of both evaluators (the CPU engine's tiles, candle's batched sweep)
+//! against per-row autograd, and the Gram path against the dense one.
 
-use candle_core::{DType, Device, Tensor};
-use mspinn_model::{Activation, Init, Mlp, MlpConfig, ResidualSet};
-use mspinn_ntk::{analyse, set_jacobian, DenseNtk, Method, NtkOptions, Scaling};
-use mspinn_problem::{collocation, PointSpec, Problem};
+use candle_core::{DType, Tensor};
+use mspinn_model::evaluator::{self, CpuEvaluator, Evaluator};
+use mspinn_model::fixture::{self, Fixture};
+use mspinn_model::{Activation, Engine, EngineConfig, EngineOptions, Init, Mlp, ResidualSet};
+use mspinn_ntk::{analyse, DenseNtk, Method, NtkOptions, Scaling};
 
 fn set_for(preset: &str, eps: Option<f64>, n: usize, lambda: f64) -> ResidualSet {
-    let p = Problem::preset(preset, eps).unwrap();
-    let x = collocation(p.domain, PointSpec::Midpoints(n)).unwrap();
-    ResidualSet::new(
-        &p.pde_rows(&x).unwrap(),
-        &p.boundary_rows(),
-        lambda,
-        DType::F64,
-        &Device::Cpu,
-    )
+    let f = Fixture::new(preset).midpoints(n).lambda(lambda);
+    match eps {
+        Some(e) => f.eps(e),
+        None => f,
+    }
+    .set()
     .unwrap()
 }
 
 fn net(hidden: Vec<usize>, act: Activation) -> Mlp {
-    Mlp::new(
-        MlpConfig::new(hidden, act, Init::Normal, 17),
-        DType::F64,
-        &Device::Cpu,
-    )
-    .unwrap()
+    fixture::net_with(&hidden, act, Init::Normal, 17, DType::F64).unwrap()
+}
+
+fn cpu(mlp: &Mlp) -> CpuEvaluator {
+    CpuEvaluator::new(mlp, EngineOptions::default()).unwrap()
 }
 
 /// ∂r_i/∂θ by autograd on the single row i: the independent reference.
@@ -50,17 +47,21 @@ fn autograd_row(mlp: &Mlp, set: &ResidualSet, i: usize) -> Vec<f64> {
 }
 
 fn check_rows(mlp: &Mlp, set: &ResidualSet) {
-    let j = set_jacobian(mlp, set, 0, set.len()).unwrap();
-    assert_eq!(j.dims(), &[set.len(), mlp.num_params()]);
-    let rows: Vec<Vec<f64>> = j.to_vec2().unwrap();
-    for (i, row) in rows.iter().enumerate() {
-        let want = autograd_row(mlp, set, i);
-        let scale = want.iter().fold(0.0f64, |m, v| m.max(v.abs()));
-        for (p, (a, b)) in row.iter().zip(&want).enumerate() {
-            assert!(
-                (a - b).abs() <= 1e-10 * scale,
-                "row {i} param {p}: batched {a} vs autograd {b}"
-            );
+    for engine in [Engine::Cpu, Engine::Candle] {
+        let mut ev =
+            evaluator::build(&EngineConfig::new(Some(engine), Default::default()), mlp).unwrap();
+        let j = ev.jacobian(mlp, set, 0..set.len()).unwrap();
+        assert_eq!(j.dims(), &[set.len(), mlp.num_params()]);
+        let rows: Vec<Vec<f64>> = j.to_vec2().unwrap();
+        for (i, row) in rows.iter().enumerate() {
+            let want = autograd_row(mlp, set, i);
+            let scale = want.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+            for (p, (a, b)) in row.iter().zip(&want).enumerate() {
+                assert!(
+                    (a - b).abs() <= 1e-10 * scale,
+                    "{engine} row {i} param {p}: {a} vs autograd {b}"
+                );
+            }
         }
     }
 }
@@ -110,8 +111,8 @@ fn gram_path_equals_dense_path() {
             full_spectrum: true,
             chunk_bytes: Some(40 * 81 * 8 * 4), // 40-row chunks: many of them
         };
-        let (d, _) = analyse(&mlp, &set, &o(Method::Dense)).unwrap();
-        let (g, _) = analyse(&mlp, &set, &o(Method::Gram)).unwrap();
+        let (d, _) = analyse(&mut cpu(&mlp), &mlp, &set, &o(Method::Dense)).unwrap();
+        let (g, _) = analyse(&mut cpu(&mlp), &mlp, &set, &o(Method::Gram)).unwrap();
         for (name, a, b) in [
             ("k_uu_fro", g.k_uu_fro, d.k_uu_fro),
             ("k_bb_fro", g.k_bb_fro, d.k_bb_fro),
@@ -147,7 +148,7 @@ fn dense_blocks_follow_the_appendix_scaling() {
     let mlp = net(vec![6], Activation::Tanh);
     let lambda = 5.0;
     let set = set_for("ntk-4.1", Some(1.0 / 10.0), 8, lambda);
-    let j = set_jacobian(&mlp, &set, 0, set.len()).unwrap();
+    let j = cpu(&mlp).jacobian(&mlp, &set, 0..set.len()).unwrap();
     let d = DenseNtk::from_jacobian(&j, &set.host_w, set.n_pde).unwrap();
     let rows: Vec<Vec<f64>> = j.to_vec2().unwrap();
     let dot = |a: usize, b: usize| {
@@ -189,33 +190,4 @@ fn dense_blocks_follow_the_appendix_scaling() {
         rel(lam, top) < 1e-8,
         "power iteration {lam} vs symmetrised {top}"
     );
-}
-
-/// The CPU engine's Jacobian (what `set_jacobian` uses on the CPU) against the batched candle
-/// sweep on the paper's 4×40 net, PDE and boundary rows, to rounding.
-#[test]
-fn engine_jacobian_matches_the_batched_candle_sweep() {
-    let mlp = net(vec![40, 40, 40, 40], Activation::Tanh);
-    let set = set_for("twoscale-darcy", Some(1.0 / 32.0), 513, 2.0);
-    for (start, len) in [(0, set.len()), (500, 15)] {
-        let a: Vec<Vec<f64>> = set_jacobian(&mlp, &set, start, len)
-            .unwrap()
-            .to_vec2()
-            .unwrap();
-        let b: Vec<Vec<f64>> = mspinn_ntk::jacobian_batched(&mlp, &set, start, len)
-            .unwrap()
-            .to_vec2()
-            .unwrap();
-        assert_eq!(a.len(), len);
-        let scale = b.iter().flatten().fold(0.0f64, |m, v| m.max(v.abs()));
-        for (i, (ra, rb)) in a.iter().zip(&b).enumerate() {
-            for (p, (x, y)) in ra.iter().zip(rb).enumerate() {
-                assert!(
-                    (x - y).abs() <= 1e-12 * scale,
-                    "row {} param {p}: engine {x} vs candle {y}",
-                    start + i
-                );
-            }
-        }
-    }
 }

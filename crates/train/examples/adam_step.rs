@@ -15,22 +15,20 @@
 use std::time::Instant;
 
 use candle_core::{DType, Device, Tensor, Var};
-use mspinn_model::cpu_engine::{self, EngineOptions};
-use mspinn_model::{Activation, FlatGrad, Init, Mlp, MlpConfig, ResidualSet};
-use mspinn_problem::{collocation, PointSpec, Problem};
+use mspinn_model::evaluator::{CandleEvaluator, CpuEvaluator, Evaluator};
+use mspinn_model::{
+    Activation, EngineOptions, Gradient, Init, Mlp, MlpConfig, ResidualSet, DEFAULT_TILE,
+};
 use mspinn_train::Adam;
 
 fn set(n: usize, dtype: DType) -> ResidualSet {
-    let p = Problem::preset("twoscale-darcy", Some(1.0 / 32.0)).unwrap();
-    let x = collocation(p.domain, PointSpec::Endpoints(n)).unwrap();
-    ResidualSet::new(
-        &p.pde_rows(&x).unwrap(),
-        &p.boundary_rows(),
-        100.0,
-        dtype,
-        &Device::Cpu,
-    )
-    .unwrap()
+    mspinn_model::fixture::Fixture::new("twoscale-darcy")
+        .eps(1.0 / 32.0)
+        .endpoints(n)
+        .lambda(100.0)
+        .dtype(dtype)
+        .set()
+        .unwrap()
 }
 
 /// The pre-engine step: candle autograd and Adam as candle ops (the old adam.rs, verbatim).
@@ -56,12 +54,18 @@ impl OldStep {
         }
     }
     fn step(&mut self, mlp: &Mlp, set: &ResidualSet, lr: f64) -> f64 {
-        let lg = mlp.loss_and_grad_autograd(set).unwrap();
+        let mut grad = Gradient::default();
+        let terms = CandleEvaluator::new(mlp)
+            .loss_and_grad(mlp, set, &mut grad)
+            .unwrap();
+        let Gradient::Device(grads) = grad else {
+            unreachable!("candle's gradient is one tensor per variable")
+        };
         self.t += 1;
         let (b1, b2, eps) = (0.9, 0.999, 1e-8);
         let sm = 1.0 / (1.0 - f64::powi(b1, self.t));
         let sv = 1.0 / (1.0 - f64::powi(b2, self.t));
-        for (k, (var, g)) in self.vars.iter().zip(&lg.grads).enumerate() {
+        for (k, (var, g)) in self.vars.iter().zip(&grads).enumerate() {
             let m = ((&self.m[k] * b1).unwrap() + (g * (1.0 - b1)).unwrap()).unwrap();
             let v =
                 ((&self.v[k] * b2).unwrap() + (g.sqr().unwrap() * (1.0 - b2)).unwrap()).unwrap();
@@ -74,27 +78,27 @@ impl OldStep {
             self.m[k] = m;
             self.v[k] = v;
         }
-        lg.terms.total
+        terms.total
     }
 }
 
 struct NewStep {
     adam: Adam,
-    flat: FlatGrad,
+    engine: CpuEvaluator,
+    grad: Gradient,
 }
 
 impl NewStep {
-    fn new(mlp: &Mlp) -> Self {
+    fn new(mlp: &Mlp, opts: EngineOptions) -> Self {
         Self {
             adam: Adam::new(mlp.vars()).unwrap(),
-            flat: FlatGrad::zeros(mlp.dtype(), mlp.num_params()).unwrap(),
+            engine: CpuEvaluator::new(mlp, opts).unwrap(),
+            grad: Gradient::default(),
         }
     }
     fn step(&mut self, mlp: &Mlp, set: &ResidualSet, lr: f64) -> f64 {
-        let t = cpu_engine::loss_and_grad_flat(mlp, set, &mut self.flat)
-            .unwrap()
-            .unwrap();
-        self.adam.step_flat(&self.flat, lr).unwrap();
+        let t = self.engine.loss_and_grad(mlp, set, &mut self.grad).unwrap();
+        self.adam.step_with(&self.grad, lr).unwrap();
         t.total
     }
 }
@@ -193,7 +197,7 @@ fn main() {
         let (dt, n) = (dtypes[0], sizes[0]);
         let s = set(n, dt);
         let mlp = Mlp::new(cfg.clone(), dt, &Device::Cpu).unwrap();
-        let mut new = NewStep::new(&mlp);
+        let mut new = NewStep::new(&mlp, EngineOptions::default());
         let t = Instant::now();
         let mut l = 0.0;
         for _ in 0..steps {
@@ -211,16 +215,17 @@ fn main() {
             for &n in &sizes {
                 let s = set(n, dt);
                 let mlp = Mlp::new(cfg.clone(), dt, &Device::Cpu).unwrap();
-                let mut flat = FlatGrad::zeros(dt, mlp.num_params()).unwrap();
+                let mut grad = Gradient::default();
                 let tiles = [32, 64, 128, 256, 512, 1024];
                 let mut times = vec![Vec::new(); tiles.len()];
                 for _ in 0..rounds {
                     for (k, &tile) in tiles.iter().enumerate() {
-                        cpu_engine::set_default_options(EngineOptions { tile, threads: 1 });
-                        cpu_engine::loss_and_grad_flat(&mlp, &s, &mut flat).unwrap();
+                        let mut ev =
+                            CpuEvaluator::new(&mlp, EngineOptions { tile, threads: 1 }).unwrap();
+                        ev.loss_and_grad(&mlp, &s, &mut grad).unwrap();
                         let reps = (65536 / n).clamp(1, 64);
                         let (_, c) = time(reps, || {
-                            cpu_engine::loss_and_grad_flat(&mlp, &s, &mut flat).unwrap();
+                            ev.loss_and_grad(&mlp, &s, &mut grad).unwrap();
                         });
                         times[k].push(c);
                     }
@@ -253,20 +258,20 @@ fn main() {
                 base.to(dt, &Device::Cpu).unwrap(),
             );
             let mut old = OldStep::new(&m_old);
-            let mut new1 = NewStep::new(&m_new1);
-            let mut new2 = NewStep::new(&m_new2);
+            let opts1 = EngineOptions {
+                tile: DEFAULT_TILE,
+                threads: 1,
+            };
+            let opts2 = EngineOptions {
+                tile: DEFAULT_TILE,
+                threads: 2,
+            };
+            let mut new1 = NewStep::new(&m_new1, opts1);
+            let mut new2 = NewStep::new(&m_new2, opts2);
             let lr = 1e-3;
             let reps_new = (131072 / n).clamp(2, 200);
             let reps_old = (16384 / n).clamp(1, 50);
             let (mut to, mut t1, mut t2, mut w1) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-            let opts1 = EngineOptions {
-                tile: cpu_engine::DEFAULT_TILE,
-                threads: 1,
-            };
-            let opts2 = EngineOptions {
-                tile: cpu_engine::DEFAULT_TILE,
-                threads: 2,
-            };
             for r in 0..rounds + 1 {
                 if !skip_old {
                     let (_, c) = time(reps_old, || {
@@ -276,7 +281,6 @@ fn main() {
                         to.push(c);
                     }
                 }
-                cpu_engine::set_default_options(opts1);
                 let (w, c) = time(reps_new, || {
                     new1.step(&m_new1, &s, lr);
                 });
@@ -284,7 +288,6 @@ fn main() {
                     t1.push(c);
                     w1.push(w);
                 }
-                cpu_engine::set_default_options(opts2);
                 let (w, _) = pool2.install(|| {
                     time(reps_new, || {
                         new2.step(&m_new2, &s, lr);
@@ -294,7 +297,6 @@ fn main() {
                     t2.push(w);
                 }
             }
-            cpu_engine::set_default_options(opts1);
             let flops = (per_row * n) as f64;
             let (o, a, b, aw) = (
                 if skip_old { f64::NAN } else { median(&mut to) },

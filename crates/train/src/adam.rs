@@ -8,11 +8,11 @@
 //! storage (one loop per variable, no tensors allocated): with the CPU engine computing the
 //! gradient in a flat host buffer ([`Adam::step_flat`]), the candle per-op overhead of ~50 small
 //! tensor ops per step would otherwise be a sizeable part of a step at small N_c. Elsewhere the
-//! moments are tensors and the update is candle ops.
+//! moments are tensors and the update is candle ops. [`Adam::step_with`] takes the gradient in
+//! whichever form the evaluator produced it ([`Gradient`]).
 
 use candle_core::{DType, Device, Tensor, Var};
-use mspinn_model::cpu_engine::{self, update_var_in_place, Real};
-use mspinn_model::{FlatGrad, LossTerms, Mlp, ResidualSet};
+use mspinn_model::{update_var_in_place, FlatGrad, Gradient, Real};
 
 use crate::Result;
 
@@ -152,6 +152,21 @@ impl Adam {
         })
     }
 
+    /// Adam whose moments are tensors on the variables' device and whose update is candle ops:
+    /// what runs for variables off the CPU. On the CPU it exists for the tests that hold that
+    /// path (the one a GPU runs) to the host path.
+    pub fn with_tensor_moments(vars: Vec<Var>) -> Result<Self> {
+        let m = vars
+            .iter()
+            .map(|v| v.as_tensor().zeros_like())
+            .collect::<candle_core::Result<Vec<_>>>()?;
+        Ok(Self {
+            vars,
+            moments: Moments::Tensors { v: m.clone(), m },
+            t: 0,
+        })
+    }
+
     pub fn with_state(vars: Vec<Var>, state: AdamState) -> Result<Self> {
         let moments = match host_kind(&vars) {
             Some(DType::F32) => Moments::F32 {
@@ -216,11 +231,11 @@ impl Adam {
         Ok(())
     }
 
-    /// One step with a gradient from [`StepGradient::compute`].
-    pub fn step_with(&mut self, grad: &StepGradient, lr: f64) -> Result<()> {
-        match &grad.tensors {
-            Some(g) => self.step(g, lr),
-            None => self.step_flat(&grad.flat, lr),
+    /// One step with a gradient from [`mspinn_model::Evaluator::loss_and_grad`].
+    pub fn step_with(&mut self, grad: &Gradient, lr: f64) -> Result<()> {
+        match grad {
+            Gradient::Device(g) => self.step(g, lr),
+            Gradient::Host(g) => self.step_flat(g, lr),
         }
     }
 
@@ -247,39 +262,6 @@ impl Adam {
                     off += n;
                 }
                 self.step(&ts, lr)
-            }
-        }
-    }
-}
-
-/// ∂L/∂θ the way a training step computes it: on the CPU the engine's flat host buffer (reused
-/// from step to step, no tensors), elsewhere candle's autograd tensors. The trainer and the
-/// benchmark both step through this, so the benchmark times what training runs.
-pub struct StepGradient {
-    flat: FlatGrad,
-    tensors: Option<Vec<Tensor>>,
-}
-
-impl StepGradient {
-    pub fn new(mlp: &Mlp) -> Result<Self> {
-        Ok(Self {
-            flat: FlatGrad::zeros(mlp.dtype(), mlp.num_params())?,
-            tensors: None,
-        })
-    }
-
-    /// The loss terms at the network's current parameters, keeping their gradient for
-    /// [`Adam::step_with`].
-    pub fn compute(&mut self, mlp: &Mlp, set: &ResidualSet) -> Result<LossTerms> {
-        match cpu_engine::loss_and_grad_flat(mlp, set, &mut self.flat)? {
-            Some(terms) => {
-                self.tensors = None;
-                Ok(terms)
-            }
-            None => {
-                let lg = mlp.loss_and_grad(set)?;
-                self.tensors = Some(lg.grads);
-                Ok(lg.terms)
             }
         }
     }

@@ -13,7 +13,7 @@ use argmin::core::observers::{Observe, ObserverMode};
 use argmin::core::{CostFunction, Executor, Gradient, State, KV};
 use argmin::solver::linesearch::MoreThuenteLineSearch;
 use argmin::solver::quasinewton::LBFGS;
-use mspinn_model::{Mlp, ResidualSet};
+use mspinn_model::{Evaluator, Mlp, ResidualSet};
 
 use crate::{Result, TrainError};
 
@@ -77,6 +77,9 @@ struct Cached {
 type SharedBest = Rc<RefCell<Option<(Vec<f64>, f64)>>>;
 
 struct PinnObjective<'a> {
+    /// argmin's cost and gradient take `&self`; evaluations are sequential, so a RefCell.
+    evaluator: RefCell<&'a mut dyn Evaluator>,
+    grad: RefCell<mspinn_model::Gradient>,
     mlp: &'a Mlp,
     set: &'a ResidualSet,
     last: RefCell<Option<Cached>>,
@@ -95,9 +98,13 @@ impl PinnObjective<'_> {
             }
         }
         self.mlp.set_flat_params(theta)?;
-        let lg = self.mlp.loss_and_grad(self.set)?;
-        let loss = lg.terms.total;
-        let grad = lg.flat_grad()?;
+        let mut g = self.grad.borrow_mut();
+        let terms = self
+            .evaluator
+            .borrow_mut()
+            .loss_and_grad(self.mlp, self.set, &mut g)?;
+        let loss = terms.total;
+        let grad = g.to_f64()?;
         self.evaluations.set(self.evaluations.get() + 1);
         (self.on_eval)(self.evaluations.get(), loss);
         if loss.is_finite() {
@@ -133,16 +140,19 @@ impl Gradient for PinnObjective<'_> {
 
 /// Runs L-BFGS from the network's current parameters and leaves the best point found in it.
 pub fn run_lbfgs(
+    evaluator: &mut dyn Evaluator,
     mlp: &Mlp,
     set: &ResidualSet,
     opts: &LbfgsOptions,
     on_eval: &dyn Fn(u64, f64),
 ) -> Result<LbfgsOutcome> {
     let theta0 = mlp.flat_params()?;
-    let initial_loss = mlp.loss(set)?.total;
+    let initial_loss = evaluator.loss(mlp, set)?.total;
     let best = Rc::new(RefCell::new(Some((theta0.clone(), initial_loss))));
     let evaluations = Rc::new(Cell::new(0u64));
     let problem = PinnObjective {
+        evaluator: RefCell::new(evaluator),
+        grad: RefCell::new(mspinn_model::Gradient::default()),
         mlp,
         set,
         last: RefCell::new(None),

@@ -11,7 +11,7 @@ pub mod metrics;
 pub mod schedule;
 pub mod trainer;
 
-pub use adam::{Adam, AdamState, StepGradient};
+pub use adam::{Adam, AdamState};
 pub use error::TrainError;
 pub use lbfgs::{LbfgsOptions, LbfgsOutcome, LbfgsSnapshot};
 pub use lm::{

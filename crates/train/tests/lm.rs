@@ -5,7 +5,8 @@
 use candle_core::{DType, Device};
 use faer::linalg::solvers::SolveLstsq;
 use faer::Mat;
-use mspinn_model::{Activation, Init, Mlp, MlpConfig, ResidualSet};
+use mspinn_model::evaluator::{CandleEvaluator, CpuEvaluator, Evaluator};
+use mspinn_model::{Activation, EngineOptions, Init, Mlp, MlpConfig, ResidualSet};
 use mspinn_problem::{collocation, PointSpec, Problem, ScalarFn};
 use mspinn_train::{
     gauss_newton_step, run_lm, Damping, LmOptions, Phase, Schedule, SolveSpace, TrainOptions,
@@ -27,6 +28,11 @@ fn poisson_set(n: usize) -> ResidualSet {
     .unwrap()
 }
 
+/// The CPU engine with default options.
+fn cpu(mlp: &Mlp) -> CpuEvaluator {
+    CpuEvaluator::new(mlp, EngineOptions::default()).unwrap()
+}
+
 fn net(hidden: Vec<usize>, seed: u64) -> Mlp {
     let cfg = MlpConfig::new(hidden, Activation::Tanh, Init::GlorotNormal, seed);
     Mlp::new(cfg, DType::F64, &Device::Cpu).unwrap()
@@ -38,9 +44,12 @@ fn rel_diff(a: &[f64], b: &[f64]) -> f64 {
     (num / den).sqrt()
 }
 
-/// Ĵ = D^½ J and r̂ = D^½ r, computed here from the NTK crate's Jacobian and the model's residual.
+/// Ĵ = D^½ J and r̂ = D^½ r, computed here independently of the CPU engine LM runs on: J from
+/// candle's batched sweep, r from the unfused candle expression over the jets.
 fn weighted_system(mlp: &Mlp, set: &ResidualSet) -> (Mat<f64>, Vec<f64>) {
-    let j = mspinn_ntk::set_jacobian(mlp, set, 0, set.len()).unwrap();
+    let j = CandleEvaluator::new(mlp)
+        .jacobian(mlp, set, 0..set.len())
+        .unwrap();
     let j = mspinn_ntk::spectrum::to_faer(&j).unwrap();
     let r: Vec<f64> = set
         .residual(&mlp.jets(&set.x).unwrap())
@@ -71,7 +80,7 @@ fn diag_max(jhat: &Mat<f64>) -> f64 {
 fn lm_drives_a_tiny_poisson_pinn_to_round_off() {
     let set = poisson_set(20);
     let mlp = net(vec![10, 10], 7);
-    let initial = mlp.loss(&set).unwrap().total;
+    let initial = cpu(&mlp).loss(&mlp, &set).unwrap().total;
     let opts = LmOptions {
         max_iters: 500,
         ..Default::default()
@@ -83,8 +92,8 @@ fn lm_drives_a_tiny_poisson_pinn_to_round_off() {
         seen += 1;
         Ok(())
     };
-    let out = run_lm(&mlp, &set, &opts, &mut on_iter).unwrap();
-    let fin = mlp.loss(&set).unwrap().total;
+    let out = run_lm(&mut cpu(&mlp), &mlp, &set, &opts, &mut on_iter).unwrap();
+    let fin = cpu(&mlp).loss(&mlp, &set).unwrap().total;
     eprintln!(
         "LM: {initial:e} -> {fin:e} in {} iterations ({} accepted, {:?} solve): {}",
         out.iterations, out.accepted, out.space, out.reason
@@ -92,11 +101,10 @@ fn lm_drives_a_tiny_poisson_pinn_to_round_off() {
     assert_eq!(out.space, SolveSpace::Sample, "22 rows < 141 parameters");
     assert!(fin < 1e-20, "LM stopped at loss {fin:e}: {}", out.reason);
     assert!(out.iterations < opts.max_iters, "{}", out.reason);
-    // The network holds the reported point, and the loss never went up. LM's loss comes from
-    // the candle jets; at a loss of 1e-30 the residuals are round-off, so compare with the loss
-    // by the same arithmetic (the CPU engine behind `mlp.loss` rounds differently).
-    let fin_jets = mlp.loss_autograd(&set).unwrap().total;
-    assert!((out.final_loss - fin_jets).abs() <= 1e-3 * fin_jets + 1e-30);
+    // The network holds the reported point, and the loss never went up. LM's residuals and loss
+    // come from the same evaluator (the CPU engine) as `fin`, by the same arithmetic: the same
+    // bits, even at a loss of 1e-30 where the residuals are round-off.
+    assert_eq!(out.final_loss, fin);
     assert!(out.history.windows(2).all(|w| w[1].loss <= w[0].loss));
     assert_eq!(out.history.len() as u64, out.iterations);
     assert_eq!(seen, out.iterations + 1);
@@ -124,7 +132,8 @@ fn gauss_newton_direction_is_the_damped_least_squares_solution() {
     let x = a.qr().solve_lstsq(&b);
     let reference: Vec<f64> = (0..np).map(|k| x[(k, 0)]).collect();
     for space in [SolveSpace::Parameter, SolveSpace::Sample] {
-        let delta = gauss_newton_step(&mlp, &set, mu, space, Damping::Identity).unwrap();
+        let delta =
+            gauss_newton_step(&mut cpu(&mlp), &mlp, &set, mu, space, Damping::Identity).unwrap();
         let e = rel_diff(&delta, &reference);
         assert!(e < 1e-10, "{space:?}: relative difference {e:e}");
     }
@@ -142,8 +151,15 @@ fn gauss_newton_direction_is_the_damped_least_squares_solution() {
     });
     let x = a.qr().solve_lstsq(&b);
     let reference: Vec<f64> = (0..np).map(|k| x[(k, 0)]).collect();
-    let delta =
-        gauss_newton_step(&mlp, &set, mu, SolveSpace::Parameter, Damping::Marquardt).unwrap();
+    let delta = gauss_newton_step(
+        &mut cpu(&mlp),
+        &mlp,
+        &set,
+        mu,
+        SolveSpace::Parameter,
+        Damping::Marquardt,
+    )
+    .unwrap();
     let e = rel_diff(&delta, &reference);
     assert!(e < 1e-10, "Marquardt: relative difference {e:e}");
 }
@@ -164,8 +180,17 @@ fn sample_and_parameter_space_solves_agree() {
         (Damping::Marquardt, [1e-4, 1e-1, 10.0]),
     ] {
         for mu in mus {
-            let p = gauss_newton_step(&mlp, &set, mu, SolveSpace::Parameter, damping).unwrap();
-            let s = gauss_newton_step(&mlp, &set, mu, SolveSpace::Sample, damping).unwrap();
+            let p = gauss_newton_step(
+                &mut cpu(&mlp),
+                &mlp,
+                &set,
+                mu,
+                SolveSpace::Parameter,
+                damping,
+            )
+            .unwrap();
+            let s = gauss_newton_step(&mut cpu(&mlp), &mlp, &set, mu, SolveSpace::Sample, damping)
+                .unwrap();
             let e = rel_diff(&s, &p);
             assert!(
                 e < 1e-10,
@@ -174,7 +199,14 @@ fn sample_and_parameter_space_solves_agree() {
         }
     }
     // A bad μ is refused with a message, not a panic.
-    let err = gauss_newton_step(&mlp, &set, -1.0, SolveSpace::Auto, Damping::Identity);
+    let err = gauss_newton_step(
+        &mut cpu(&mlp),
+        &mlp,
+        &set,
+        -1.0,
+        SolveSpace::Auto,
+        Damping::Identity,
+    );
     assert!(err.unwrap_err().to_string().contains("mu"));
 }
 
@@ -224,7 +256,10 @@ fn trainer_runs_second_order_phases_and_logs_them() {
         lm.final_loss
     );
     assert!(gn.final_loss <= lm.final_loss);
-    assert_eq!(mlp.loss(&set).unwrap().total, out.final_loss.total);
+    assert_eq!(
+        cpu(&mlp).loss(&mlp, &set).unwrap().total,
+        out.final_loss.total
+    );
     // Rows: "lm" rows carry μ in the lr column, iterations never go backwards on disk.
     let lm_rows: Vec<_> = out.rows.iter().filter(|r| r.optimizer == "lm").collect();
     assert!(lm_rows.len() >= 2 && lm_rows.iter().all(|r| r.lr > 0.0));

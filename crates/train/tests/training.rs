@@ -1,7 +1,8 @@
 //! The training loop's contracts: it trains, it resumes exactly, it stops cleanly on divergence.
 
 use candle_core::{DType, Device};
-use mspinn_model::{Activation, Init, Mlp, MlpConfig, ResidualSet};
+use mspinn_model::evaluator::{CpuEvaluator, Evaluator};
+use mspinn_model::{Activation, EngineOptions, Init, Mlp, MlpConfig, ResidualSet};
 use mspinn_problem::{collocation, PointSpec, Problem};
 use mspinn_train::{Schedule, TrainError, TrainOptions, Trainer};
 
@@ -31,6 +32,11 @@ fn smooth_poisson_set(n: usize) -> ResidualSet {
     poisson_set_with(Some("sin(x)"), n)
 }
 
+/// The CPU engine with default options.
+fn cpu(mlp: &Mlp) -> CpuEvaluator {
+    CpuEvaluator::new(mlp, EngineOptions::default()).unwrap()
+}
+
 fn net(seed: u64) -> Mlp {
     let cfg = MlpConfig::new(vec![16, 16], Activation::Tanh, Init::GlorotNormal, seed);
     Mlp::new(cfg, DType::F64, &Device::Cpu).unwrap()
@@ -47,7 +53,7 @@ fn tmpdir(name: &str) -> std::path::PathBuf {
 fn small_poisson_pinn_loss_falls_a_thousandfold() {
     let set = smooth_poisson_set(64);
     let mlp = net(1);
-    let initial = mlp.loss(&set).unwrap().total;
+    let initial = cpu(&mlp).loss(&mlp, &set).unwrap().total;
     let schedule: Schedule = "200@1e-2,lbfgs:300".parse().unwrap();
     let out = Trainer::new(&mlp, &set, &schedule, TrainOptions::default())
         .run(false)
@@ -59,7 +65,7 @@ fn small_poisson_pinn_loss_falls_a_thousandfold() {
         fin <= initial * 1e-3,
         "loss went from {initial:e} to only {fin:e}"
     );
-    assert_eq!(mlp.loss(&set).unwrap().total, fin);
+    assert_eq!(cpu(&mlp).loss(&mlp, &set).unwrap().total, fin);
     assert!(out.lbfgs[0].evaluations > 0);
 }
 
@@ -263,7 +269,7 @@ fn divergence_stops_with_iteration_and_keeps_checkpoint() {
             let m = net(0);
             mspinn_train::checkpoint::load(&d.join("checkpoints"), &m).unwrap();
             assert!(m.flat_params().unwrap().iter().all(|v| v.is_finite()));
-            assert!(m.loss(&set).unwrap().total.is_finite());
+            assert!(cpu(&m).loss(&m, &set).unwrap().total.is_finite());
         }
         other => panic!("expected Diverged, got {other}"),
     }

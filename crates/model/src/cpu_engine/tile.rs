@@ -42,7 +42,8 @@ use faer::{Accum, MatMut, MatRef, Par};
 
 use candle_core::WithDType;
 
-use super::real::Real;
+use crate::Real;
+use mspinn_kernels::operator::{loss_slope, loss_term, residual};
 
 /// σ, σ', σ'' of a pre-activation, and σ''' from those.
 pub(crate) trait Act {
@@ -189,8 +190,10 @@ fn gemm<T: Real>(dst: MatMut<'_, T>, acc: Accum, lhs: MatRef<'_, T>, rhs: MatRef
 
 /// Rows r0..r0+n through forward, residual and (if `grad`) backward. Loss sums are added to
 /// `ws.pde` / `ws.bc`, gradients to `ws.grad`; with `JAC` (and `grad`) the rows' ∂r/∂θ are
-/// written to `jac` (n × N_p, row-major) instead and `ws.grad` is left alone.
+/// written to `jac` (n × N_p, row-major) instead and `ws.grad` is left alone. A non-empty `res`
+/// (n values) receives the rows' residuals.
 #[inline(always)]
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn tile<T: Real, A: Act, const FMA: bool, const JAC: bool>(
     net: &NetRef<'_, T>,
     rows: &Rows<'_, T>,
@@ -199,6 +202,7 @@ pub(crate) fn tile<T: Real, A: Act, const FMA: bool, const JAC: bool>(
     ws: &mut TileWs<T>,
     grad: bool,
     jac: &mut [T],
+    res: &mut [T],
 ) {
     let np = if JAC { jac.len() / n.max(1) } else { 0 };
     let dims = net.dims;
@@ -303,9 +307,12 @@ pub(crate) fn tile<T: Real, A: Act, const FMA: bool, const JAC: bool>(
         let u = zo[i] + bl;
         let (du, d2u) = (zo[n + i], zo[2 * n + i]);
         let (c0, c1, c2) = (rows.c0[gi], rows.c1[gi], rows.c2[gi]);
-        let r = c2 * d2u + c1 * du + c0 * u - rows.g[gi];
-        let rho = rows.w[gi] * r;
-        let e = WithDType::to_f64(T::of(0.5) * rho * r);
+        let r = residual(u, du, d2u, c0, c1, c2, rows.g[gi]);
+        if !res.is_empty() {
+            res[i] = r;
+        }
+        let rho = loss_slope(rows.w[gi], r);
+        let e = WithDType::to_f64(loss_term(rows.w[gi], r));
         if gi < rows.n_pde {
             lp += e;
         } else {

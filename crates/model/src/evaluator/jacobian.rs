@@ -1,4 +1,6 @@
-//! Per-sample Jacobians of the residual rows, ∂r_i/∂θ, from one batched reverse sweep over the jets.
+//! Per-sample Jacobians of the residual rows, ∂r_i/∂θ, from one batched reverse sweep over the
+//! jets, as candle ops (the [`super::CandleEvaluator`]'s Jacobian; the CPU engine does the same
+//! sweep tile by tile).
 //!
 //! This is mspinn's own contribution rather than a library call: autograd would need one backward
 //! pass per row. For r = c2 u'' + c1 u' + c0 u − g the adjoints of the output layer's three
@@ -15,10 +17,8 @@
 //! products of stream adjoints and stream inputs), the bias row is z̄ (only the value stream carries
 //! the bias). Every operation is a batched candle op, so the same code runs on any device.
 
+use crate::{Mlp, Result};
 use candle_core::Tensor;
-use mspinn_model::{FlatGrad, Mlp, ResidualSet};
-
-use crate::Result;
 
 /// The residual coefficients of a block of rows, each (n, 1), on the network's device and dtype.
 pub struct RowCoefficients<'a> {
@@ -29,7 +29,7 @@ pub struct RowCoefficients<'a> {
 
 /// J = ∂r/∂θ for rows at `x` (n × 1) with residual coefficients `c`: an (n × N_p) tensor whose
 /// columns follow [`Mlp::vars`] order (W_0 row-major, b_0, W_1, b_1, …).
-pub fn jacobian(mlp: &Mlp, x: &Tensor, c: RowCoefficients<'_>) -> Result<Tensor> {
+pub fn jacobian_rows(mlp: &Mlp, x: &Tensor, c: RowCoefficients<'_>) -> Result<Tensor> {
     let x = x.detach();
     let trace = mlp.trace(&x)?;
     let n = x.dim(0)?;
@@ -80,32 +80,4 @@ pub fn jacobian(mlp: &Mlp, x: &Tensor, c: RowCoefficients<'_>) -> Result<Tensor>
     // Blocks were produced output-first as (b_k, W_k); flat order is W_0, b_0, W_1, b_1, …
     blocks.reverse();
     Ok(Tensor::cat(&blocks, 1)?)
-}
-
-/// J for rows `start .. start+len` of a residual set. On the CPU through the hand-written engine
-/// ([`mspinn_model::cpu_engine::jacobian`]: the same sweep, one tile of rows at a time in cache,
-/// ~10× less time than the batched candle ops here, which materialise (n, out, in) outer-product
-/// tensors per stream); elsewhere through [`jacobian`].
-pub fn set_jacobian(mlp: &Mlp, set: &ResidualSet, start: usize, len: usize) -> Result<Tensor> {
-    let shape = (len, mlp.num_params());
-    match mspinn_model::cpu_engine::jacobian(mlp, set, start, len)? {
-        Some(FlatGrad::F64(j)) => return Ok(Tensor::from_vec(j, shape, mlp.device())?),
-        Some(FlatGrad::F32(j)) => return Ok(Tensor::from_vec(j, shape, mlp.device())?),
-        None => {}
-    }
-    jacobian_batched(mlp, set, start, len)
-}
-
-/// [`set_jacobian`] through batched candle ops on any device (the reference the CPU engine is
-/// tested against).
-pub fn jacobian_batched(mlp: &Mlp, set: &ResidualSet, start: usize, len: usize) -> Result<Tensor> {
-    jacobian(
-        mlp,
-        &set.x.narrow(0, start, len)?,
-        RowCoefficients {
-            c0: &set.c0.narrow(0, start, len)?,
-            c1: &set.c1.narrow(0, start, len)?,
-            c2: &set.c2.narrow(0, start, len)?,
-        },
-    )
 }

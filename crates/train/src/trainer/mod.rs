@@ -1,0 +1,392 @@
+//! The training loop: one code path for every problem kind and device, reading as the phases it
+//! runs ([`phases`]): Adam, L-BFGS, and the second-order `lm` / `gn`.
+//!
+//! A schedule's Adam phases each start with fresh moments (DeepXDE, which the paper used,
+//! recompiles the model and so re-creates Adam for every learning rate); L-BFGS phases run in f64
+//! on the flat parameter vector; `lm` / `gn` phases take Levenberg–Marquardt or Gauss–Newton steps
+//! from the residual Jacobian ([`crate::lm`]) and log a row every `log_every` of their iterations
+//! with μ in the `lr` column. Loss terms are checked every iteration: the first non-finite one
+//! stops the run with its iteration, and the last checkpoint written (always from a finite loss)
+//! stays on disk. A second-order or L-BFGS phase is atomic: `stop_after` and resume act between
+//! phases there.
+
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use indicatif::ProgressBar;
+
+use mspinn_model::{EngineConfig, Gradient, LossTerms, Mlp, ResidualSet};
+use serde::{Deserialize, Serialize};
+
+use crate::checkpoint::{self, LoopPosition};
+use crate::lbfgs::{LbfgsOptions, LbfgsOutcome};
+use crate::lm::{LmOptions, LmOutcome};
+use crate::{Adam, Phase, Result, Schedule, TrainError};
+
+mod phases;
+
+use phases::{PhaseEnd, RunState};
+
+/// How the loop reports progress.
+#[derive(Clone, Default)]
+pub enum Progress {
+    /// No output at all (scripts, tests).
+    #[default]
+    Quiet,
+    /// Drive this bar (length = total iterations of the schedule).
+    Bar(ProgressBar),
+}
+
+#[derive(Clone)]
+pub struct TrainOptions {
+    /// Log loss terms every this many iterations (and at the end of each phase).
+    pub log_every: u64,
+    /// Write a checkpoint every this many iterations (0: only at the start and the end).
+    pub checkpoint_every: u64,
+    /// Run folder for metrics.csv and checkpoints/; None keeps everything in memory.
+    pub run_dir: Option<PathBuf>,
+    pub progress: Progress,
+    pub lbfgs: LbfgsOptions,
+    /// Settings of `lm` and `gn` phases (their iteration cap comes from the schedule).
+    pub lm: LmOptions,
+    /// Stop (as if interrupted) after this many global iterations: for resume tests.
+    pub stop_after: Option<u64>,
+    /// Called with (global iteration, seconds as in metrics.csv, network) whenever a phase logs (Adam and LM/GN every
+    /// `log_every` iterations and at the phase end; L-BFGS for its accepted iterates every
+    /// `log_every` iterations, after the phase), e.g. to record the error against the reference
+    /// solution or its spectrum for the frequency-principle experiment.
+    pub on_log: Option<OnLog>,
+    /// Which evaluator computes the loss, gradients, residuals and Jacobians (built once per
+    /// [`Trainer::run`]).
+    pub engine: EngineConfig,
+}
+
+/// See [`TrainOptions::on_log`].
+pub type OnLog = Arc<dyn Fn(u64, f64, &Mlp) + Send + Sync>;
+
+impl Default for TrainOptions {
+    fn default() -> Self {
+        Self {
+            log_every: 100,
+            checkpoint_every: 1000,
+            run_dir: None,
+            progress: Progress::Quiet,
+            lbfgs: LbfgsOptions::default(),
+            lm: LmOptions::default(),
+            stop_after: None,
+            on_log: None,
+            engine: EngineConfig::default(),
+        }
+    }
+}
+
+/// One line of metrics.csv.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct LogRow {
+    pub iteration: u64,
+    pub phase: usize,
+    pub optimizer: String,
+    pub lr: f64,
+    pub loss: f64,
+    pub loss_pde: f64,
+    pub loss_bc: f64,
+    pub seconds: f64,
+}
+
+impl LogRow {
+    pub const CSV_HEADER: &'static str =
+        "iteration,phase,optimizer,lr,loss,loss_pde,loss_bc,seconds";
+    pub fn csv(&self) -> String {
+        format!(
+            "{},{},{},{:e},{:e},{:e},{:e},{:.3}",
+            self.iteration,
+            self.phase,
+            self.optimizer,
+            self.lr,
+            self.loss,
+            self.loss_pde,
+            self.loss_bc,
+            self.seconds
+        )
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct TrainOutcome {
+    pub rows: Vec<LogRow>,
+    pub final_loss: LossTerms,
+    pub iterations: u64,
+    pub lbfgs: Vec<LbfgsOutcome>,
+    /// One entry per `lm` / `gn` phase, with its per-iteration μ, step norm and time.
+    #[serde(default)]
+    pub second_order: Vec<LmOutcome>,
+    /// Wall seconds of training, over every resume of the run (the clock continues).
+    pub seconds: f64,
+    /// False when `stop_after` cut the run short.
+    pub completed: bool,
+}
+
+pub struct Trainer<'a> {
+    pub mlp: &'a Mlp,
+    pub set: &'a ResidualSet,
+    pub schedule: &'a Schedule,
+    pub opts: TrainOptions,
+}
+
+impl<'a> Trainer<'a> {
+    pub fn new(
+        mlp: &'a Mlp,
+        set: &'a ResidualSet,
+        schedule: &'a Schedule,
+        opts: TrainOptions,
+    ) -> Self {
+        Self {
+            mlp,
+            set,
+            schedule,
+            opts,
+        }
+    }
+
+    fn checkpoint_dir(&self) -> Option<PathBuf> {
+        self.opts.run_dir.as_ref().map(|d| d.join("checkpoints"))
+    }
+
+    fn append_rows(&self, rows: &[LogRow]) -> Result<()> {
+        let Some(dir) = &self.opts.run_dir else {
+            return Ok(());
+        };
+        let path = dir.join("metrics.csv");
+        let io = |source| TrainError::Io {
+            path: path.display().to_string(),
+            source,
+        };
+        let fresh = !path.exists();
+        let mut f = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(io)?;
+        let mut text = String::new();
+        if fresh {
+            text.push_str(LogRow::CSV_HEADER);
+            text.push('\n');
+        }
+        for r in rows {
+            text.push_str(&r.csv());
+            text.push('\n');
+        }
+        f.write_all(text.as_bytes()).map_err(io)?;
+        Ok(())
+    }
+
+    /// Runs the schedule from the start, or from the checkpoint in the run folder if `resume`.
+    /// The evaluator is built here, once, from [`TrainOptions::engine`]; every phase uses it.
+    pub fn run(&self, resume: bool) -> Result<TrainOutcome> {
+        let mut evaluator = mspinn_model::evaluator::build(&self.opts.engine, self.mlp)?;
+        let ev = &mut *evaluator;
+        let mut st = self.start(resume)?;
+        if let Some(b) = &st.bar {
+            b.set_length(self.schedule.total_iters());
+            b.set_position(st.pos.global_iter);
+        }
+        while st.pos.phase < self.schedule.phases.len() {
+            match self.schedule.phases[st.pos.phase] {
+                Phase::Adam { iters, lr } => {
+                    if self.adam_phase(ev, &mut st, iters, lr)? == PhaseEnd::Stopped {
+                        return Ok(st.outcome(false));
+                    }
+                }
+                Phase::Lbfgs { max_iters } => self.lbfgs_phase(ev, &mut st, max_iters)?,
+                phase @ (Phase::Lm { max_iters } | Phase::Gn { max_iters }) => {
+                    self.second_order_phase(ev, &mut st, phase, max_iters)?
+                }
+            }
+            st.pos.phase += 1;
+            st.pos.iter_in_phase = 0;
+            self.save_checkpoint(&mut st)?;
+            self.append_rows(&st.rows)?;
+            st.rows.clear();
+        }
+        let mut out = st.outcome(true);
+        if let Some(all) = self.read_all_rows() {
+            out.rows = all;
+        }
+        Ok(out)
+    }
+
+    /// The loop's state at the start: fresh, or the checkpoint's position, network and Adam
+    /// moments when resuming.
+    fn start(&self, resume: bool) -> Result<RunState> {
+        let vars = self.mlp.vars();
+        let sched_str = self.schedule.to_string();
+        let mut pos = LoopPosition {
+            phase: 0,
+            iter_in_phase: 0,
+            global_iter: 0,
+            adam_t: 0,
+            schedule: sched_str.clone(),
+            seed: self.mlp.config().seed,
+            seconds: 0.0,
+        };
+        let mut adam = Adam::new(vars.clone())?;
+        if let (true, Some(dir)) = (resume, self.checkpoint_dir()) {
+            let ck = checkpoint::load(&dir, self.mlp)?;
+            // The checkpoint's schedule must be this one or a prefix of it (phases appended).
+            let extended = ck
+                .position
+                .schedule
+                .parse::<Schedule>()
+                .is_ok_and(|earlier| self.schedule.extends(&earlier));
+            if !extended {
+                return Err(TrainError::Checkpoint {
+                    path: dir.display().to_string(),
+                    reason: format!(
+                        "it was written under schedule {:?}, this run asks for {:?} \
+                         (a resume may only append phases)",
+                        ck.position.schedule, sched_str
+                    ),
+                });
+            }
+            pos = ck.position;
+            // Later checkpoints belong to the (possibly extended) schedule of this run.
+            pos.schedule = sched_str;
+            if pos.seconds == 0.0 {
+                pos.seconds = self.seconds_logged_up_to(pos.global_iter).unwrap_or(0.0);
+            }
+            if let Some(state) = ck.adam {
+                adam = Adam::with_state(vars, state)?;
+            }
+        } else if let Some(dir) = &self.opts.run_dir {
+            // A fresh run starts a fresh metrics file.
+            let _ = std::fs::remove_file(dir.join("metrics.csv"));
+        }
+        Ok(RunState {
+            start: Clock::continuing(pos.seconds),
+            pos,
+            adam,
+            grad: Gradient::default(),
+            rows: Vec::new(),
+            lbfgs: Vec::new(),
+            second_order: Vec::new(),
+            terms: LossTerms::default(),
+            last_checkpoint: String::from("(none: no run folder)"),
+            bar: match &self.opts.progress {
+                Progress::Bar(b) => Some(b.clone()),
+                Progress::Quiet => None,
+            },
+        })
+    }
+
+    /// Writes a checkpoint of the current position (when there is a run folder).
+    fn save_checkpoint(&self, st: &mut RunState) -> Result<()> {
+        if let Some(dir) = self.checkpoint_dir() {
+            let pos = LoopPosition {
+                seconds: st.start.elapsed().as_secs_f64(),
+                ..st.pos.clone()
+            };
+            st.last_checkpoint = checkpoint::save(&dir, self.mlp, &st.adam.state()?, &pos)?
+                .display()
+                .to_string();
+        }
+        Ok(())
+    }
+
+    /// The one divergence guard: Ok while every loss term is finite. Otherwise the rows not yet
+    /// on disk are written, and the error names the iteration, the phase, the offending term and
+    /// the last checkpoint (always one from a finite loss).
+    fn check_finite(
+        &self,
+        terms: &LossTerms,
+        iteration: u64,
+        phase: usize,
+        unwritten: &mut Vec<LogRow>,
+        last_checkpoint: &str,
+    ) -> Result<()> {
+        if terms.is_finite() {
+            return Ok(());
+        }
+        self.append_rows(unwritten)?;
+        unwritten.clear();
+        Err(TrainError::Diverged {
+            iteration,
+            phase,
+            term: terms.offending_term(),
+            checkpoint: last_checkpoint.to_string(),
+        })
+    }
+
+    /// Calls the `on_log` hook, if any.
+    fn log_hook(&self, iteration: u64, seconds: f64, mlp: &Mlp) {
+        if let Some(f) = &self.opts.on_log {
+            f(iteration, seconds, mlp);
+        }
+    }
+
+    fn row(&self, pos: &LoopPosition, opt: &str, lr: f64, t: &LossTerms, start: &Clock) -> LogRow {
+        LogRow {
+            iteration: pos.global_iter,
+            phase: pos.phase,
+            optimizer: opt.into(),
+            lr,
+            loss: t.total,
+            loss_pde: t.pde,
+            loss_bc: t.bc,
+            seconds: start.elapsed().as_secs_f64(),
+        }
+    }
+
+    /// The clock of the last metrics.csv row at or before `iteration`: where a resume from a
+    /// checkpoint that did not record its time picks the clock up.
+    fn seconds_logged_up_to(&self, iteration: u64) -> Option<f64> {
+        self.read_all_rows()?
+            .iter()
+            .rev()
+            .find(|r| r.iteration <= iteration)
+            .map(|r| r.seconds)
+    }
+
+    /// Every row written so far (after a resume, the rows of the earlier part too).
+    fn read_all_rows(&self) -> Option<Vec<LogRow>> {
+        let path = self.opts.run_dir.as_ref()?.join("metrics.csv");
+        let text = std::fs::read_to_string(path).ok()?;
+        text.lines()
+            .skip(1)
+            .map(|l| {
+                let f: Vec<&str> = l.split(',').collect();
+                Some(LogRow {
+                    iteration: f.first()?.parse().ok()?,
+                    phase: f.get(1)?.parse().ok()?,
+                    optimizer: f.get(2)?.to_string(),
+                    lr: f.get(3)?.parse().ok()?,
+                    loss: f.get(4)?.parse().ok()?,
+                    loss_pde: f.get(5)?.parse().ok()?,
+                    loss_bc: f.get(6)?.parse().ok()?,
+                    seconds: f.get(7)?.parse().ok()?,
+                })
+            })
+            .collect()
+    }
+}
+
+/// Training wall clock that a resumed run continues (seconds before the checkpoint + time since).
+struct Clock {
+    start: Instant,
+    before: Duration,
+}
+
+impl Clock {
+    fn continuing(seconds_before: f64) -> Self {
+        let before = Duration::try_from_secs_f64(seconds_before).unwrap_or_default();
+        Self {
+            start: Instant::now(),
+            before,
+        }
+    }
+    fn elapsed(&self) -> Duration {
+        self.before + self.start.elapsed()
+    }
+}

@@ -1,0 +1,298 @@
+//! The phases of a schedule, each a method of [`Trainer`] over the loop's [`RunState`]: Adam
+//! steps, an L-BFGS run, a Levenberg–Marquardt or Gauss–Newton run. All evaluate through the one
+//! evaluator the run was given and stop through the one divergence guard
+//! ([`Trainer::check_finite`]).
+
+use std::time::Instant;
+
+use indicatif::ProgressBar;
+use mspinn_model::{Evaluator, Gradient, LossTerms};
+
+use super::{Clock, LogRow, TrainOutcome, Trainer};
+use crate::checkpoint::LoopPosition;
+use crate::lbfgs::{run_lbfgs, LbfgsOutcome};
+use crate::lm::{run_gn, run_lm, LmOutcome};
+use crate::{Adam, Phase, Result};
+
+/// Everything the loop carries from phase to phase.
+pub(super) struct RunState {
+    pub pos: LoopPosition,
+    pub adam: Adam,
+    /// The gradient buffer, reused by every Adam step.
+    pub grad: Gradient,
+    /// Rows collected and not yet appended to metrics.csv.
+    pub rows: Vec<LogRow>,
+    pub lbfgs: Vec<LbfgsOutcome>,
+    pub second_order: Vec<LmOutcome>,
+    /// The loss terms at the network's current parameters.
+    pub terms: LossTerms,
+    pub last_checkpoint: String,
+    pub start: Clock,
+    pub bar: Option<ProgressBar>,
+}
+
+impl RunState {
+    pub fn outcome(self, completed: bool) -> TrainOutcome {
+        TrainOutcome {
+            final_loss: self.terms,
+            iterations: self.pos.global_iter,
+            lbfgs: self.lbfgs,
+            second_order: self.second_order,
+            seconds: self.start.elapsed().as_secs_f64(),
+            completed,
+            rows: self.rows,
+        }
+    }
+}
+
+/// How a phase ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum PhaseEnd {
+    Done,
+    /// `stop_after` was reached: the run stops as if interrupted.
+    Stopped,
+}
+
+impl Trainer<'_> {
+    /// Adam steps at a fixed learning rate (fresh moments at the phase's start).
+    pub(super) fn adam_phase(
+        &self,
+        ev: &mut dyn Evaluator,
+        st: &mut RunState,
+        iters: u64,
+        lr: f64,
+    ) -> Result<PhaseEnd> {
+        let log_every = self.opts.log_every.max(1);
+        if st.pos.iter_in_phase == 0 {
+            st.adam = Adam::new(self.mlp.vars())?;
+        }
+        while st.pos.iter_in_phase < iters {
+            if self.opts.stop_after == Some(st.pos.global_iter) {
+                self.save_checkpoint(st)?;
+                self.append_rows(&st.rows)?;
+                return Ok(PhaseEnd::Stopped);
+            }
+            st.terms = ev.loss_and_grad(self.mlp, self.set, &mut st.grad)?;
+            self.check_finite(
+                &st.terms,
+                st.pos.global_iter,
+                st.pos.phase,
+                &mut st.rows,
+                &st.last_checkpoint,
+            )?;
+            let every = self.opts.checkpoint_every;
+            if st.pos.global_iter == 0 || (every > 0 && st.pos.global_iter.is_multiple_of(every)) {
+                self.save_checkpoint(st)?;
+            }
+            if st.pos.iter_in_phase.is_multiple_of(log_every) {
+                st.rows
+                    .push(self.row(&st.pos, "adam", lr, &st.terms, &st.start));
+                self.log_hook(
+                    st.pos.global_iter,
+                    st.start.elapsed().as_secs_f64(),
+                    self.mlp,
+                );
+                if st.rows.len() >= 64 {
+                    self.append_rows(&st.rows)?;
+                    st.rows.clear();
+                }
+                if let Some(b) = &st.bar {
+                    b.set_message(format!(
+                        "phase {} adam@{lr:.0e} loss {:.3e}",
+                        st.pos.phase + 1,
+                        st.terms.total
+                    ));
+                }
+            }
+            st.adam.step_with(&st.grad, lr)?;
+            st.pos.iter_in_phase += 1;
+            st.pos.global_iter += 1;
+            st.pos.adam_t = st.adam.t();
+            if let Some(b) = &st.bar {
+                b.inc(1);
+            }
+        }
+        st.terms = ev.loss(self.mlp, self.set)?;
+        st.rows
+            .push(self.row(&st.pos, "adam", lr, &st.terms, &st.start));
+        self.log_hook(
+            st.pos.global_iter,
+            st.start.elapsed().as_secs_f64(),
+            self.mlp,
+        );
+        Ok(PhaseEnd::Done)
+    }
+
+    /// One L-BFGS run; rows and error probes for its accepted iterates every `log_every`.
+    pub(super) fn lbfgs_phase(
+        &self,
+        ev: &mut dyn Evaluator,
+        st: &mut RunState,
+        max_iters: u64,
+    ) -> Result<()> {
+        let mut o = self.opts.lbfgs.clone();
+        o.max_iters = max_iters;
+        o.snapshot_every = self.opts.log_every.max(1);
+        let base = st.pos.global_iter;
+        let phase_no = st.pos.phase + 1;
+        let bar = st.bar.clone();
+        let on_eval = |evals: u64, loss: f64| {
+            if let Some(b) = &bar {
+                if evals.is_multiple_of(10) {
+                    b.set_message(format!(
+                        "phase {phase_no} l-bfgs eval {evals} loss {loss:.3e}"
+                    ));
+                }
+            }
+        };
+        let phase_start = st.start.elapsed().as_secs_f64();
+        let mut out = run_lbfgs(ev, self.mlp, self.set, &o, &on_eval)?;
+        // Rows and error probes for the accepted iterates, evaluated on a copy so the network
+        // keeps the best point run_lbfgs left in it.
+        if !out.snapshots.is_empty() {
+            let probe = self.mlp.to(self.mlp.dtype(), self.mlp.device())?;
+            for snap in std::mem::take(&mut out.snapshots) {
+                // Iteration 0 is the previous phase's last row; the last one is logged below
+                // with the best point.
+                if snap.iteration == 0 || snap.iteration >= out.iterations {
+                    continue;
+                }
+                probe.set_flat_params(&snap.theta)?;
+                let t = ev.loss(&probe, self.set)?;
+                st.rows.push(LogRow {
+                    iteration: base + snap.iteration,
+                    phase: st.pos.phase,
+                    optimizer: "lbfgs".into(),
+                    lr: 0.0,
+                    loss: t.total,
+                    loss_pde: t.pde,
+                    loss_bc: t.bc,
+                    seconds: phase_start + snap.seconds,
+                });
+                self.log_hook(base + snap.iteration, phase_start + snap.seconds, &probe);
+            }
+        }
+        st.terms = ev.loss(self.mlp, self.set)?;
+        self.check_finite(
+            &st.terms,
+            base + out.iterations,
+            st.pos.phase,
+            &mut st.rows,
+            &st.last_checkpoint,
+        )?;
+        st.pos.global_iter = base + out.iterations;
+        if let Some(b) = &st.bar {
+            b.inc(max_iters);
+        }
+        st.rows
+            .push(self.row(&st.pos, "lbfgs", 0.0, &st.terms, &st.start));
+        self.log_hook(
+            st.pos.global_iter,
+            st.start.elapsed().as_secs_f64(),
+            self.mlp,
+        );
+        st.lbfgs.push(out);
+        Ok(())
+    }
+
+    /// A Levenberg–Marquardt (`lm`) or Gauss–Newton (`gn`) run, logging every `log_every` of
+    /// its iterations with μ in the `lr` column and flushing rows by count and by time.
+    pub(super) fn second_order_phase(
+        &self,
+        ev: &mut dyn Evaluator,
+        st: &mut RunState,
+        phase: Phase,
+        max_iters: u64,
+    ) -> Result<()> {
+        let name = if matches!(phase, Phase::Lm { .. }) {
+            "lm"
+        } else {
+            "gn"
+        };
+        let log_every = self.opts.log_every.max(1);
+        let mut o = self.opts.lm.clone();
+        o.max_iters = max_iters;
+        let base = st.pos.global_iter;
+        let phase_idx = st.pos.phase;
+        // Rows already collected in this run go to disk first, so the file stays in iteration
+        // order when the phase flushes its own rows.
+        self.append_rows(&st.rows)?;
+        st.rows.clear();
+        let mut pending: Vec<LogRow> = Vec::new();
+        let mut last_mu = 0.0;
+        let mut last_flush = Instant::now();
+        let (start, bar, last_ck) = (&st.start, &st.bar, st.last_checkpoint.clone());
+        let mut on_iter = |k: u64, mu: f64, t: &LossTerms| -> Result<()> {
+            last_mu = mu;
+            self.check_finite(t, base + k, phase_idx, &mut pending, &last_ck)?;
+            if k.is_multiple_of(log_every) {
+                // The network holds the accepted iterate here (a rejected trial has been undone
+                // before on_iter is called).
+                self.log_hook(base + k, start.elapsed().as_secs_f64(), self.mlp);
+                pending.push(LogRow {
+                    iteration: base + k,
+                    phase: phase_idx,
+                    optimizer: name.into(),
+                    lr: mu,
+                    loss: t.total,
+                    loss_pde: t.pde,
+                    loss_bc: t.bc,
+                    seconds: start.elapsed().as_secs_f64(),
+                });
+                // Second-order iterations can take seconds each: flush by time too, so
+                // metrics.csv follows a long phase as it runs.
+                if pending.len() >= 64 || last_flush.elapsed().as_secs() >= 10 {
+                    self.append_rows(&pending)?;
+                    pending.clear();
+                    last_flush = Instant::now();
+                }
+            }
+            if let Some(b) = bar {
+                if k > 0 {
+                    b.inc(1);
+                }
+                b.set_message(format!(
+                    "phase {} {name} μ {mu:.1e} loss {:.3e}",
+                    phase_idx + 1,
+                    t.total
+                ));
+            }
+            Ok(())
+        };
+        let res = match phase {
+            Phase::Lm { .. } => run_lm(ev, self.mlp, self.set, &o, &mut on_iter),
+            _ => run_gn(ev, self.mlp, self.set, &o, &mut on_iter),
+        };
+        let out = match res {
+            Ok(out) => out,
+            Err(e) => {
+                self.append_rows(&pending)?;
+                return Err(e);
+            }
+        };
+        st.rows.extend(pending);
+        st.terms = ev.loss(self.mlp, self.set)?;
+        self.check_finite(
+            &st.terms,
+            base + out.iterations,
+            st.pos.phase,
+            &mut st.rows,
+            &st.last_checkpoint,
+        )?;
+        st.pos.global_iter = base + out.iterations;
+        if let Some(b) = &st.bar {
+            b.inc(max_iters.saturating_sub(out.iterations));
+        }
+        if st.rows.last().map(|r| r.iteration) != Some(st.pos.global_iter) {
+            st.rows
+                .push(self.row(&st.pos, name, last_mu, &st.terms, &st.start));
+            self.log_hook(
+                st.pos.global_iter,
+                st.start.elapsed().as_secs_f64(),
+                self.mlp,
+            );
+        }
+        st.second_order.push(out);
+        Ok(())
+    }
+}
