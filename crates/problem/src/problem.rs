@@ -160,20 +160,35 @@ impl Problem {
         }
         // Even, so that the midpoint of the domain is a grid point.
         let n = (points as usize).max(GRID_MIN_POINTS).next_multiple_of(2);
-        let mut min_a = (f64::INFINITY, a);
+        if let Some((eps, coef)) = darcy {
+            // a > 0 over the y-range of the domain, with the critical points of a located from
+            // a' and one period scanned far more finely than this grid (see
+            // `Coefficient::check_positive`); positions are reported in y and in x.
+            coef.check_positive((a / eps, b / eps))
+                .map_err(|e| match e {
+                    ProblemError::NonPositiveCoefficient {
+                        field,
+                        expr,
+                        y,
+                        min,
+                        ..
+                    } => ProblemError::NonPositiveCoefficient {
+                        field,
+                        expr,
+                        x: y * eps,
+                        y,
+                        min,
+                    },
+                    ProblemError::NonFinite { field, x: y, value } => {
+                        non_finite(&field, y * eps, value)
+                    }
+                    other => other,
+                })?;
+        }
         for i in 0..=n {
             let t = i as f64 / n as f64;
             // Symmetric in a and b, so a symmetric domain puts a grid point exactly at 0.
             let x = a * (1.0 - t) + b * t;
-            if let Some((eps, coef)) = darcy {
-                let av = coef.a(x / eps);
-                if !av.is_finite() {
-                    return Err(non_finite("coefficient", x, av));
-                }
-                if av < min_a.0 {
-                    min_a = (av, x);
-                }
-            }
             let f = self.forcing.eval(x);
             if !f.is_finite() {
                 return Err(non_finite(self.forcing_field(), x, f));
@@ -184,16 +199,6 @@ impl Problem {
                         return Err(non_finite(field, x, v));
                     }
                 }
-            }
-        }
-        if let Some((_, coef)) = darcy {
-            if min_a.0 <= 0.0 {
-                return Err(ProblemError::NonPositiveCoefficient {
-                    field: "coefficient".to_owned(),
-                    expr: coef.source().to_owned(),
-                    x: min_a.1,
-                    min: min_a.0,
-                });
             }
         }
         if let Some(h) = &self.homogenization {
