@@ -17,6 +17,24 @@ pub enum ModelError {
     },
     #[error("weights file {path}: {reason}")]
     Weights { path: String, reason: String },
+    /// The network described in the weights file's metadata is not the one asked for.
+    #[error(
+        "weights file {path} holds a network with {field} = {stored}, but {field} = {given} \
+         was given; use the stored one (or load the file with its own config)"
+    )]
+    WeightsMismatch {
+        path: String,
+        field: &'static str,
+        stored: String,
+        given: String,
+    },
+    /// A tensor of the weights file is not floating point (i64, u8, …).
+    #[error("weights file {path}: tensor {tensor} holds {dtype:?} values; network weights must be f32 or f64")]
+    WeightsDType {
+        path: String,
+        tensor: String,
+        dtype: candle_core::DType,
+    },
     #[error("unsupported dtype {0:?}: mspinn computes in f32 or f64")]
     DType(candle_core::DType),
     #[error(transparent)]
