@@ -35,6 +35,22 @@ pub enum ModelError {
         tensor: String,
         dtype: candle_core::DType,
     },
+    /// A command would need more memory than the machine has (see [`crate::size_plan`]).
+    #[error("{what} needs ~{needs}; this machine has {available} available; {hint}")]
+    TooLarge {
+        what: String,
+        needs: String,
+        available: String,
+        hint: String,
+    },
+    /// A count or thread number given on the command line is not usable (not finite, negative,
+    /// fractional, beyond what can be counted or beyond the cap).
+    #[error("{option} {value}: {reason}")]
+    Count {
+        option: String,
+        value: String,
+        reason: String,
+    },
     #[error("unsupported dtype {0:?}: mspinn computes in f32 or f64")]
     DType(candle_core::DType),
     #[error(transparent)]

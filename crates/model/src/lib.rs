@@ -14,6 +14,7 @@ pub mod jets;
 pub mod loss;
 pub mod mlp;
 pub mod residual;
+pub mod size_plan;
 
 pub use activation::Activation;
 pub use cpu_engine::{EngineOptions, FlatGrad};
