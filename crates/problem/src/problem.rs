@@ -118,7 +118,9 @@ impl Problem {
     /// Checks everything that would make training or a reference solve meaningless: ε ≤ 0 or
     /// non-finite, a ≤ 0 anywhere on the domain, a bad domain, non-finite data or boundary values,
     /// a Darcy problem without coefficient or ε. Functions are checked on a grid that resolves
-    /// [`Problem::length_scale`].
+    /// [`Problem::length_scale`]; a > 0 by [`Coefficient::check_positive`] over the y-range of
+    /// the domain (a finer scan plus the critical points of a, from a'), so a dip narrower than
+    /// the grid is found.
     pub fn validate(&self) -> Result<(), ProblemError> {
         let (a, b) = self.domain;
         if !(a.is_finite() && b.is_finite() && a < b) {
