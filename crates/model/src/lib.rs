@@ -19,6 +19,7 @@ pub mod jets;
 pub mod loss;
 pub mod mlp;
 pub mod residual;
+pub mod size_plan;
 
 pub use activation::Activation;
 pub use error::ModelError;

@@ -178,9 +178,26 @@ impl Mlp {
         map
     }
 
-    /// Writes the weights as safetensors in the network's dtype.
+    /// The safetensors `__metadata__` that [`Mlp::save`] writes: everything needed to rebuild
+    /// this network from its file alone (see [`read_config`]).
+    pub fn metadata(&self) -> HashMap<String, String> {
+        let c = &self.config;
+        let hidden: Vec<String> = c.hidden.iter().map(usize::to_string).collect();
+        HashMap::from([
+            (META_FORMAT.to_owned(), FORMAT_VERSION.to_owned()),
+            (META_ACTIVATION.to_owned(), c.activation.name().to_owned()),
+            (META_HIDDEN.to_owned(), hidden.join(",")),
+            (META_INIT.to_owned(), c.init.name().to_owned()),
+            (META_SEED.to_owned(), c.seed.to_string()),
+            (META_DTYPE.to_owned(), dtype_name(self.dtype()).to_owned()),
+        ])
+    }
+
+    /// Writes the weights as safetensors in the network's dtype, with the architecture
+    /// (activation, hidden widths, init, seed, dtype) in the file's metadata.
     pub fn save(&self, path: &Path) -> Result<()> {
-        candle_core::safetensors::save(&self.named_tensors(), path).map_err(|e| {
+        let tensors = self.named_tensors();
+        safetensors::serialize_to_file(&tensors, Some(self.metadata()), path).map_err(|e| {
             ModelError::Weights {
                 path: path.display().to_string(),
                 reason: e.to_string(),
@@ -188,62 +205,64 @@ impl Mlp {
         })
     }
 
-    /// Loads weights written by [`Mlp::save`] (or any file with the same names and shapes). The
-    /// architecture is read from the file; `activation` cannot be, so the caller names it.
+    /// Loads weights written by [`Mlp::save`] (or any file with the same names and shapes),
+    /// converted to `dtype`. The widths are read from the tensor shapes; `activation` is the
+    /// caller's. A file that stores its config (every file [`Mlp::save`] writes) must agree with
+    /// it: a different activation is [`ModelError::WeightsMismatch`] naming both, never a network
+    /// silently evaluated with the wrong σ. Older files without metadata load as before.
     pub fn load(
         path: &Path,
         activation: Activation,
         dtype: DType,
         device: &Device,
     ) -> Result<Self> {
-        check_dtype(dtype)?;
-        let werr = |reason: String| ModelError::Weights {
-            path: path.display().to_string(),
-            reason,
+        let file = WeightsFile::read(path)?;
+        let given = match &file.stored {
+            Some((stored, _)) => MlpConfig {
+                activation,
+                ..stored.clone()
+            },
+            None => MlpConfig::new(file.hidden.clone(), activation, Init::GlorotNormal, 0),
         };
-        let map = candle_core::safetensors::load(path, device).map_err(|e| werr(e.to_string()))?;
-        let mut weights = Vec::new();
-        let mut biases = Vec::new();
-        let mut hidden = Vec::new();
-        let mut prev_out = 1usize;
-        for k in 0.. {
-            let (Some(w), Some(b)) = (
-                map.get(&format!("layers.{k}.weight")),
-                map.get(&format!("layers.{k}.bias")),
-            ) else {
-                break;
-            };
-            let (out, inp) = w.dims2().map_err(|_| {
-                werr(format!(
-                    "layers.{k}.weight has shape {:?}, expected (out, in)",
-                    w.dims()
-                ))
-            })?;
-            if inp != prev_out || b.dims() != [out] {
-                return Err(werr(format!(
-                    "layer {k}: weight {:?} and bias {:?} do not chain onto a layer of width {prev_out}",
-                    w.dims(),
-                    b.dims()
-                )));
-            }
-            weights.push(Var::from_tensor(&w.to_dtype(dtype)?)?);
-            biases.push(Var::from_tensor(&b.to_dtype(dtype)?)?);
-            hidden.push(out);
-            prev_out = out;
-        }
-        if weights.len() < 2 || prev_out != 1 {
-            return Err(werr(format!(
-                "expected layers.0 … layers.L with a scalar output; found {} layers ending in width {prev_out}",
-                weights.len()
-            )));
-        }
-        hidden.pop();
-        let config = MlpConfig::new(hidden, activation, Init::GlorotNormal, 0);
-        Ok(Self {
-            config,
-            weights,
-            biases,
-        })
+        file.check(&given)?;
+        file.build(given, dtype, device)
+    }
+
+    /// Loads a network with the config given by the caller (`--activation`, `--widths`, …),
+    /// checked against the file: the stored activation and the widths (from the metadata, or
+    /// the tensor shapes of a file without metadata) must equal the given ones
+    /// ([`ModelError::WeightsMismatch`] names both). The init and seed are provenance and are
+    /// taken from the file when it has them.
+    pub fn load_checked(
+        path: &Path,
+        given: &MlpConfig,
+        dtype: DType,
+        device: &Device,
+    ) -> Result<Self> {
+        let file = WeightsFile::read(path)?;
+        file.check(given)?;
+        let config = match &file.stored {
+            Some((stored, _)) => stored.clone(),
+            None => given.clone(),
+        };
+        file.build(config, dtype, device)
+    }
+
+    /// Loads a network from its file alone: activation, widths, init, seed and dtype from the
+    /// metadata [`Mlp::save`] writes. A file without metadata (written before networks stored
+    /// their config) is an error that says to name the activation ([`Mlp::load`]).
+    pub fn load_with_config(path: &Path, device: &Device) -> Result<Self> {
+        let file = WeightsFile::read(path)?;
+        let Some((config, dtype)) = file.stored.clone() else {
+            return Err(ModelError::Weights {
+                path: path.display().to_string(),
+                reason: "it has no network metadata (written by an older mspinn); \
+                         give the activation and widths explicitly"
+                    .into(),
+            });
+        };
+        file.check(&config)?;
+        file.build(config, dtype, device)
     }
 
     /// The same network in another dtype or on another device (fresh `Var`s).
@@ -285,6 +304,220 @@ impl Mlp {
             .to_dtype(DType::F64)?
             .to_vec1()?)
     }
+}
+
+const META_FORMAT: &str = "mspinn.format";
+const META_ACTIVATION: &str = "mspinn.activation";
+const META_HIDDEN: &str = "mspinn.hidden";
+const META_INIT: &str = "mspinn.init";
+const META_SEED: &str = "mspinn.seed";
+const META_DTYPE: &str = "mspinn.dtype";
+const FORMAT_VERSION: &str = "1";
+
+fn dtype_name(dtype: DType) -> &'static str {
+    match dtype {
+        DType::F32 => "f32",
+        DType::F64 => "f64",
+        _ => "other",
+    }
+}
+
+/// The network config and dtype stored in a weights file's metadata by [`Mlp::save`]; `None`
+/// for a file without it (written by an older mspinn, or by another tool). Reads and checks the
+/// whole file, so a truncated or corrupt file is reported with its real cause.
+pub fn read_config(path: &Path) -> Result<Option<(MlpConfig, DType)>> {
+    Ok(WeightsFile::read(path)?.stored)
+}
+
+/// A weights file read into memory, its tensors checked to chain into an MLP.
+struct WeightsFile {
+    path: String,
+    /// (weight, bias) per affine layer, as stored.
+    layers: Vec<(Tensor, Tensor)>,
+    /// Hidden widths from the tensor shapes.
+    hidden: Vec<usize>,
+    stored: Option<(MlpConfig, DType)>,
+}
+
+impl WeightsFile {
+    fn read(path: &Path) -> Result<Self> {
+        let shown = path.display().to_string();
+        let werr = |reason: String| ModelError::Weights {
+            path: shown.clone(),
+            reason,
+        };
+        let bytes = std::fs::read(path).map_err(|e| {
+            werr(match e.kind() {
+                std::io::ErrorKind::NotFound => "it does not exist".to_owned(),
+                _ => format!("cannot be read: {e}"),
+            })
+        })?;
+        let st = safetensors::SafeTensors::deserialize(&bytes).map_err(|e| {
+            werr(format!(
+                "it is not a complete safetensors file ({} bytes; truncated or corrupt?): {e}",
+                bytes.len()
+            ))
+        })?;
+        let (_, header) = safetensors::SafeTensors::read_metadata(&bytes)
+            .map_err(|e| werr(format!("unreadable header: {e}")))?;
+        // Non-float tensors first, by name so the message is deterministic: candle would
+        // convert an i64 layer to zeros-and-integers and the NTK would come out as 0.
+        let mut views = st.tensors();
+        views.sort_by(|a, b| a.0.cmp(&b.0));
+        for (name, view) in &views {
+            let dtype = DType::try_from(view.dtype()).map_err(|e| werr(format!("{name}: {e}")))?;
+            if !matches!(dtype, DType::F32 | DType::F64) {
+                return Err(ModelError::WeightsDType {
+                    path: shown.clone(),
+                    tensor: name.clone(),
+                    dtype,
+                });
+            }
+        }
+        let get = |name: &str| -> Result<Option<Tensor>> {
+            match views.iter().find(|(n, _)| n == name) {
+                Some((_, view)) => {
+                    let t = candle_core::safetensors::Load::load(view, &Device::Cpu)
+                        .map_err(|e| werr(format!("{name}: {e}")))?;
+                    Ok(Some(t))
+                }
+                None => Ok(None),
+            }
+        };
+        let mut layers = Vec::new();
+        let mut hidden = Vec::new();
+        let mut prev_out = 1usize;
+        for k in 0.. {
+            let (Some(w), Some(b)) = (
+                get(&format!("layers.{k}.weight"))?,
+                get(&format!("layers.{k}.bias"))?,
+            ) else {
+                break;
+            };
+            let (out, inp) = w.dims2().map_err(|_| {
+                werr(format!(
+                    "layers.{k}.weight has shape {:?}, expected (out, in)",
+                    w.dims()
+                ))
+            })?;
+            if inp != prev_out || b.dims() != [out] {
+                return Err(werr(format!(
+                    "layer {k}: weight {:?} and bias {:?} do not chain onto a layer of width {prev_out}",
+                    w.dims(),
+                    b.dims()
+                )));
+            }
+            layers.push((w, b));
+            hidden.push(out);
+            prev_out = out;
+        }
+        if layers.len() < 2 || prev_out != 1 {
+            return Err(werr(format!(
+                "expected layers.0 … layers.L with a scalar output; found {} layers ending in width {prev_out}",
+                layers.len()
+            )));
+        }
+        hidden.pop();
+        let stored = match header.metadata() {
+            Some(meta) if meta.contains_key(META_FORMAT) => Some(parse_metadata(meta, &werr)?),
+            _ => None,
+        };
+        if let Some((config, _)) = &stored {
+            if config.hidden != hidden {
+                return Err(werr(format!(
+                    "its metadata says hidden widths {:?}, but its tensors have {hidden:?}",
+                    config.hidden
+                )));
+            }
+        }
+        Ok(Self {
+            path: shown,
+            layers,
+            hidden,
+            stored,
+        })
+    }
+
+    /// The given config against what the file holds: activation (when stored) and widths.
+    fn check(&self, given: &MlpConfig) -> Result<()> {
+        let mismatch = |field, stored: String, given: String| ModelError::WeightsMismatch {
+            path: self.path.clone(),
+            field,
+            stored,
+            given,
+        };
+        if let Some((stored, _)) = &self.stored {
+            if stored.activation != given.activation {
+                return Err(mismatch(
+                    "activation",
+                    stored.activation.name().to_owned(),
+                    given.activation.name().to_owned(),
+                ));
+            }
+        }
+        if self.hidden != given.hidden {
+            return Err(mismatch(
+                "widths",
+                format!("{:?}", self.hidden),
+                format!("{:?}", given.hidden),
+            ));
+        }
+        Ok(())
+    }
+
+    fn build(self, config: MlpConfig, dtype: DType, device: &Device) -> Result<Mlp> {
+        check_dtype(dtype)?;
+        config.validate()?;
+        let mut weights = Vec::with_capacity(self.layers.len());
+        let mut biases = Vec::with_capacity(self.layers.len());
+        for (w, b) in &self.layers {
+            weights.push(Var::from_tensor(&w.to_dtype(dtype)?.to_device(device)?)?);
+            biases.push(Var::from_tensor(&b.to_dtype(dtype)?.to_device(device)?)?);
+        }
+        Ok(Mlp {
+            config,
+            weights,
+            biases,
+        })
+    }
+}
+
+fn parse_metadata(
+    meta: &HashMap<String, String>,
+    werr: &dyn Fn(String) -> ModelError,
+) -> Result<(MlpConfig, DType)> {
+    let get = |key: &str| {
+        meta.get(key)
+            .map(String::as_str)
+            .ok_or_else(|| werr(format!("its metadata has no {key:?}")))
+    };
+    let bad =
+        |key: &str, value: &str| werr(format!("its metadata {key:?} = {value:?} is not valid"));
+    let format = get(META_FORMAT)?;
+    if format != FORMAT_VERSION {
+        return Err(werr(format!(
+            "its metadata format {format:?} is newer than this mspinn reads ({FORMAT_VERSION:?})"
+        )));
+    }
+    let activation = get(META_ACTIVATION)?;
+    let activation =
+        Activation::parse(activation).ok_or_else(|| bad(META_ACTIVATION, activation))?;
+    let hidden_text = get(META_HIDDEN)?;
+    let hidden = hidden_text
+        .split(',')
+        .map(|w| w.trim().parse::<usize>())
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|_| bad(META_HIDDEN, hidden_text))?;
+    let init = get(META_INIT)?;
+    let init = Init::parse(init).ok_or_else(|| bad(META_INIT, init))?;
+    let seed = get(META_SEED)?;
+    let seed = seed.parse::<u64>().map_err(|_| bad(META_SEED, seed))?;
+    let dtype = match get(META_DTYPE)? {
+        "f32" => DType::F32,
+        "f64" => DType::F64,
+        other => return Err(bad(META_DTYPE, other)),
+    };
+    Ok((MlpConfig::new(hidden, activation, init, seed), dtype))
 }
 
 /// Host points as an (N, 1) tensor.

@@ -31,16 +31,42 @@ pub enum ProblemError {
 
     /// The coefficient a(x/ε) is not strictly positive on the domain, so the operator is not
     /// elliptic there.
+    ///
+    /// `y` is the fast variable x/ε where a(y) = `min`, and `x` the point of the domain; either
+    /// is NaN where the caller does not know it (the reference solver sees a(x/ε) only as a
+    /// function of x, the harmonic mean only a(y) over one period).
     #[error(
         "{field}: a(x/eps) = `{expr}` must be > 0 on the domain, \
-         but its minimum on a grid resolving eps is {min} at x = {x}"
+         but its minimum is a(y) = {min} at {}",
+        location(*.x, *.y)
     )]
     NonPositiveCoefficient {
         field: String,
         expr: String,
         x: f64,
+        y: f64,
         min: f64,
     },
+
+    /// The coefficient has a feature that neither the positivity check nor the reference
+    /// quadrature can resolve (a kink or a spike narrower than the finest quadrature panel), so
+    /// neither a > 0 nor the reference solution can be trusted.
+    #[error(
+        "{field}: a(y) = `{expr}` cannot be resolved near y = {y}: {reason}; \
+         smooth it or widen the feature"
+    )]
+    UnresolvableCoefficient {
+        field: String,
+        expr: String,
+        y: f64,
+        reason: String,
+    },
+
+    /// The period of the coefficient (in y) is zero, negative or not finite.
+    #[error(
+        "{field} = {value} is invalid: the period of the coefficient in y must be finite and > 0"
+    )]
+    InvalidPeriod { field: String, value: f64 },
 
     /// A function (or an input coordinate) is infinite or NaN at some point.
     #[error("{field} is not finite at x = {x} (value {value})")]
@@ -148,7 +174,25 @@ impl ProblemError {
                 a,
                 b,
             },
+            // The period is a sibling of the coefficient in a config file (`problem.period`
+            // beside `problem.coefficient`), so an error about it keeps naming the period.
+            ProblemError::InvalidPeriod { value, .. } => ProblemError::InvalidPeriod {
+                field: match name.rsplit_once('.') {
+                    Some((parent, _)) => format!("{parent}.period"),
+                    None => "period".to_owned(),
+                },
+                value,
+            },
             other => other,
         }
+    }
+}
+
+/// "y = …, x = …", leaving out whichever is unknown (NaN).
+fn location(x: f64, y: f64) -> String {
+    match (y.is_nan(), x.is_nan()) {
+        (false, false) => format!("y = {y} (x = {x})"),
+        (false, true) => format!("y = {y}"),
+        (true, _) => format!("x = {x}"),
     }
 }

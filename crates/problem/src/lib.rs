@@ -17,7 +17,7 @@ mod quadrature;
 mod reference;
 mod residual;
 
-pub use coefficient::{Coefficient, COEFFICIENT_NAMES};
+pub use coefficient::{Coefficient, CoefficientMin, COEFFICIENT_NAMES, POSITIVITY_SCAN_PER_PERIOD};
 pub use error::ProblemError;
 pub use expr::ScalarFn;
 pub use points::{collocation, parse_point_kind, PointSpec};

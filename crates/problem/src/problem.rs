@@ -118,7 +118,9 @@ impl Problem {
     /// Checks everything that would make training or a reference solve meaningless: ε ≤ 0 or
     /// non-finite, a ≤ 0 anywhere on the domain, a bad domain, non-finite data or boundary values,
     /// a Darcy problem without coefficient or ε. Functions are checked on a grid that resolves
-    /// [`Problem::length_scale`].
+    /// [`Problem::length_scale`]; a > 0 by [`Coefficient::check_positive`] over the y-range of
+    /// the domain (a finer scan plus the critical points of a, from a'), so a dip narrower than
+    /// the grid is found.
     pub fn validate(&self) -> Result<(), ProblemError> {
         let (a, b) = self.domain;
         if !(a.is_finite() && b.is_finite() && a < b) {
@@ -160,20 +162,35 @@ impl Problem {
         }
         // Even, so that the midpoint of the domain is a grid point.
         let n = (points as usize).max(GRID_MIN_POINTS).next_multiple_of(2);
-        let mut min_a = (f64::INFINITY, a);
+        if let Some((eps, coef)) = darcy {
+            // a > 0 over the y-range of the domain, with the critical points of a located from
+            // a' and one period scanned far more finely than this grid (see
+            // `Coefficient::check_positive`); positions are reported in y and in x.
+            coef.check_positive((a / eps, b / eps))
+                .map_err(|e| match e {
+                    ProblemError::NonPositiveCoefficient {
+                        field,
+                        expr,
+                        y,
+                        min,
+                        ..
+                    } => ProblemError::NonPositiveCoefficient {
+                        field,
+                        expr,
+                        x: y * eps,
+                        y,
+                        min,
+                    },
+                    ProblemError::NonFinite { field, x: y, value } => {
+                        non_finite(&field, y * eps, value)
+                    }
+                    other => other,
+                })?;
+        }
         for i in 0..=n {
             let t = i as f64 / n as f64;
             // Symmetric in a and b, so a symmetric domain puts a grid point exactly at 0.
             let x = a * (1.0 - t) + b * t;
-            if let Some((eps, coef)) = darcy {
-                let av = coef.a(x / eps);
-                if !av.is_finite() {
-                    return Err(non_finite("coefficient", x, av));
-                }
-                if av < min_a.0 {
-                    min_a = (av, x);
-                }
-            }
             let f = self.forcing.eval(x);
             if !f.is_finite() {
                 return Err(non_finite(self.forcing_field(), x, f));
@@ -184,16 +201,6 @@ impl Problem {
                         return Err(non_finite(field, x, v));
                     }
                 }
-            }
-        }
-        if let Some((_, coef)) = darcy {
-            if min_a.0 <= 0.0 {
-                return Err(ProblemError::NonPositiveCoefficient {
-                    field: "coefficient".to_owned(),
-                    expr: coef.source().to_owned(),
-                    x: min_a.1,
-                    min: min_a.0,
-                });
             }
         }
         if let Some(h) = &self.homogenization {

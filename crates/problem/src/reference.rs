@@ -177,6 +177,7 @@ fn sample_node(
             field: "coefficient".to_owned(),
             expr: "a(x/eps)".to_owned(),
             x,
+            y: f64::NAN,
             min: av,
         });
     }

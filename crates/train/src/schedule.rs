@@ -87,12 +87,28 @@ impl FromStr for Schedule {
         };
         let mut phases = Vec::new();
         for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-            if let Some(rest) = part.strip_prefix("lbfgs") {
-                let n = rest.strip_prefix(':').unwrap_or("15000");
+            let phase_no = phases.len() + 1;
+            // A phase that runs no iteration trains nothing: the run would report an untrained
+            // (or half-trained) network as if the schedule had been followed.
+            let at_least_one = |iters: u64| {
+                if iters == 0 {
+                    Err(err(format!(
+                        "phase {phase_no} {part:?} runs 0 iterations; every phase needs at least 1 (drop the phase instead)"
+                    )))
+                } else {
+                    Ok(iters)
+                }
+            };
+            if let Some(rest) = part
+                .strip_prefix("lbfgs")
+                .filter(|rest| rest.is_empty() || rest.trim_start().starts_with(':'))
+            {
+                let n = rest.trim_start().strip_prefix(':').unwrap_or("15000");
                 let max_iters: u64 = n
                     .trim()
                     .parse()
                     .map_err(|_| err(format!("{part:?}: expected lbfgs:MAXITER")))?;
+                let max_iters = at_least_one(max_iters)?;
                 phases.push(Phase::Lbfgs { max_iters });
             } else if let Some((name, n)) = part
                 .split_once(':')
@@ -104,6 +120,7 @@ impl FromStr for Schedule {
                         name.trim()
                     ))
                 })?;
+                let max_iters = at_least_one(max_iters)?;
                 phases.push(match name.trim() {
                     "lm" => Phase::Lm { max_iters },
                     _ => Phase::Gn { max_iters },
@@ -120,6 +137,7 @@ impl FromStr for Schedule {
                 if !(lr.is_finite() && lr > 0.0) {
                     return Err(err(format!("{part:?}: the learning rate must be > 0")));
                 }
+                let iters = at_least_one(iters)?;
                 phases.push(Phase::Adam { iters, lr });
             } else {
                 return Err(err(format!(
@@ -196,5 +214,39 @@ mod tests {
         ] {
             assert!(bad.parse::<Schedule>().is_err(), "{bad:?} accepted");
         }
+    }
+
+    #[test]
+    fn rejects_zero_iteration_phases_naming_the_phase_and_the_schedule() {
+        for (bad, phase) in [
+            ("0@1e-3", "phase 1 \"0@1e-3\""),
+            ("100@1e-3,lm:0", "phase 2 \"lm:0\""),
+            ("100@1e-3, 5@1e-4, lbfgs:0", "phase 3 \"lbfgs:0\""),
+            ("gn:0", "phase 1 \"gn:0\""),
+            ("10@1e-3,00@1e-4", "phase 2 \"00@1e-4\""),
+        ] {
+            let e = bad.parse::<Schedule>().expect_err(bad).to_string();
+            assert!(e.starts_with("schedule "), "{bad:?}: {e}");
+            assert!(e.contains(phase), "{bad:?}: {e}");
+            assert!(e.contains("0 iterations"), "{bad:?}: {e}");
+        }
+        // One iteration is still a phase.
+        assert!("1@1e-3,lm:1,gn:1,lbfgs:1".parse::<Schedule>().is_ok());
+    }
+
+    #[test]
+    fn lbfgs_prefix_is_not_a_wildcard() {
+        // `lbfgsx:3` used to parse as `lbfgs` with the default 15000 iterations.
+        for bad in ["lbfgsx:3", "lbfgs5", "lbfgs_3"] {
+            assert!(bad.parse::<Schedule>().is_err(), "{bad:?} accepted");
+        }
+        assert_eq!(
+            "lbfgs".parse::<Schedule>().unwrap().phases,
+            [Phase::Lbfgs { max_iters: 15000 }]
+        );
+        assert_eq!(
+            "lbfgs : 7".parse::<Schedule>().unwrap().phases,
+            [Phase::Lbfgs { max_iters: 7 }]
+        );
     }
 }
