@@ -126,6 +126,16 @@ pub fn dtype_name(d: DType) -> &'static str {
     }
 }
 
+/// ε as 1/k when it is one, else as a decimal.
+pub fn fmt_eps(e: f64) -> String {
+    let k = 1.0 / e;
+    if (k - k.round()).abs() < 1e-9 * k {
+        format!("1/{}", k.round())
+    } else {
+        format!("{e}")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

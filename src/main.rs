@@ -9,8 +9,10 @@ mod args;
 mod commands;
 mod config;
 mod device;
+mod flags;
 mod output;
 mod plot;
+mod run;
 
 use anyhow::Result;
 

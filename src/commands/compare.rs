@@ -7,9 +7,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
 
-use crate::commands::train::{read_history, HistoryRow};
 use crate::output::write_columns;
 use crate::plot::{line_chart, solution_chart, Axes, Series, SeriesStyle};
+use crate::run::{read_history, HistoryRow};
 use mspinn_train::metrics::{median, rel_linf};
 
 #[derive(Args, Clone)]

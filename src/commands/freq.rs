@@ -10,40 +10,90 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, Result};
 use candle_core::Device;
-use clap::Args;
+use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use mspinn_model::{Mlp, MlpConfig};
 use mspinn_train::{Progress, TrainOptions, Trainer};
 use rustfft::{num_complex::Complex, FftPlanner};
 use serde::Serialize;
 
-use crate::commands::train::{prepare, preset_spec, reference_on_grid, TrainSpec};
 use crate::device::parse_device;
+use crate::flags::{DeviceArg, QuietArg};
 use crate::output::{run_dir, write_atomic, write_json};
 use crate::plot::{heatmap, line_chart, Axes, Series, SeriesStyle};
+use crate::run::{prepare, preset_spec, reference_on_grid, TrainSpec};
 
 #[derive(Args, Clone)]
 pub struct FreqArgs {
     /// fp-poisson (eq. 4, Fig. 1) or twoscale-darcy (eq. 27, ε = 1/32).
-    #[arg(long, default_value = "fp-poisson")]
-    pub problem: String,
+    #[arg(long, value_enum, default_value_t = FreqProblem::FpPoisson)]
+    pub problem: FreqProblem,
     /// Adam iterations at the learning rate of --lr.
     #[arg(long, default_value_t = 10000)]
     pub iters: u64,
+    /// Adam's learning rate.
     #[arg(long, default_value_t = 1e-3)]
     pub lr: f64,
     /// Record the error spectrum every this many iterations.
     #[arg(long, default_value_t = 100)]
     pub every: u64,
+    /// Seed of the network.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// cpu, cuda or cuda:N.
-    #[arg(long, default_value = "cpu")]
-    pub device: String,
+    #[command(flatten)]
+    pub device: DeviceArg,
+    /// Output folder: freq.json, spectrum.csv, heatmap and amplitude plots.
     #[arg(long, default_value = "runs/freq")]
     pub out: PathBuf,
-    #[arg(long, short)]
+    #[command(flatten)]
+    pub quiet: QuietArg,
+}
+
+/// The problems of the frequency experiment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum FreqProblem {
+    // Eq. (4), Fig. 1.
+    FpPoisson,
+    // Eq. (27), ε = 1/32.
+    TwoscaleDarcy,
+}
+
+impl std::fmt::Display for FreqProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            FreqProblem::FpPoisson => "fp-poisson",
+            FreqProblem::TwoscaleDarcy => "twoscale-darcy",
+        })
+    }
+}
+
+/// One frequency experiment: Adam at one learning rate, the error spectrum every `every` steps.
+#[derive(Clone, Debug)]
+pub struct FreqRequest {
+    pub problem: FreqProblem,
+    pub iters: u64,
+    pub lr: f64,
+    pub every: u64,
+    pub seed: u64,
+    pub device: Device,
+    pub out: PathBuf,
+    /// No progress bar of its own.
     pub quiet: bool,
+}
+
+impl FreqArgs {
+    pub fn request(&self) -> Result<FreqRequest> {
+        Ok(FreqRequest {
+            problem: self.problem,
+            iters: self.iters,
+            lr: self.lr,
+            every: self.every,
+            seed: self.seed,
+            device: parse_device(&self.device.device)?,
+            out: self.out.clone(),
+            quiet: self.quiet.quiet,
+        })
+    }
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -60,11 +110,11 @@ pub struct FreqResult {
 
 /// The spec of a frequency experiment: Fig. 1's network and points for eq. (4); the Fig. 4
 /// Darcy setup for eq. (27).
-fn freq_spec(a: &FreqArgs) -> Result<(TrainSpec, Vec<usize>)> {
+fn freq_spec(a: &FreqRequest) -> Result<(TrainSpec, Vec<usize>)> {
     let mut spec = preset_spec("freq")?;
-    let tracked = match a.problem.as_str() {
-        "fp-poisson" => vec![1, 5, 15, 55],
-        "twoscale-darcy" => {
+    let tracked = match a.problem {
+        FreqProblem::FpPoisson => vec![1, 5, 15, 55],
+        FreqProblem::TwoscaleDarcy => {
             let d = preset_spec("fig4-darcy")?;
             spec.problem = d.problem;
             spec.network = d.network;
@@ -73,7 +123,6 @@ fn freq_spec(a: &FreqArgs) -> Result<(TrainSpec, Vec<usize>)> {
             // u^ε = sin 2x + ε sin(x/ε) − …: the large-scale part at 2, the fast one at 1/ε = 32.
             vec![2, 32]
         }
-        other => anyhow::bail!("--problem {other:?}: expected fp-poisson or twoscale-darcy"),
     };
     spec.training.schedule = format!("{}@{:e}", a.iters.max(1), a.lr);
     spec.training.trials = 1;
@@ -93,7 +142,7 @@ pub fn amplitudes(e: &[f64]) -> Vec<f64> {
 }
 
 pub fn run(a: FreqArgs) -> Result<()> {
-    let r = run_freq(&a, None)?;
+    let r = run_freq(&a.request()?, None)?;
     for (k, at) in &r.learned_at {
         match at {
             Some(it) => println!(
@@ -109,10 +158,11 @@ pub fn run(a: FreqArgs) -> Result<()> {
     Ok(())
 }
 
-pub fn run_freq(a: &FreqArgs, bar: Option<ProgressBar>) -> Result<FreqResult> {
+/// Runs the experiment; `bar` (if given) shows its progress, else one of its own unless `quiet`.
+pub fn run_freq(a: &FreqRequest, bar: Option<ProgressBar>) -> Result<FreqResult> {
     let (spec, tracked) = freq_spec(a)?;
-    let device: Device = parse_device(&a.device)?;
-    let prep = prepare(&spec, &device)?;
+    let device: &Device = &a.device;
+    let prep = prepare(&spec, device)?;
     let dir = run_dir(&a.out)?;
     let (grid, exact) = reference_on_grid(&prep.problem, spec.points.n)?;
     let mlp = Mlp::new(
@@ -123,7 +173,7 @@ pub fn run_freq(a: &FreqArgs, bar: Option<ProgressBar>) -> Result<FreqResult> {
             a.seed,
         ),
         prep.dtype,
-        &device,
+        device,
     )?;
     type Records = Vec<(u64, Vec<f64>)>;
     let records: Arc<Mutex<Records>> = Arc::default();

@@ -22,8 +22,8 @@ use mspinn_ntk::analysis::param_gram;
 use mspinn_ntk::Scaling;
 
 use crate::args::{dtype_name, parse_dtype, parse_usize_list};
-use crate::commands::train::{prepare, preset_spec};
 use crate::device::{describe, parse_device};
+use crate::run::{prepare, preset_spec};
 
 #[derive(Args, Clone, Debug)]
 pub struct GpuCheckArgs {

@@ -8,13 +8,16 @@ use anyhow::{bail, Result};
 use candle_core::Device;
 use clap::Args;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use mspinn_model::Init;
 use mspinn_train::{LbfgsOptions, Schedule, TrainOptions};
 
-use crate::commands::freq::{run_freq, FreqArgs, FreqResult};
-use crate::commands::ntk::{compute, write_outputs, NtkArgs, NtkDocument};
-use crate::commands::train::{preset_spec, run_trials, TrainResult};
+use crate::args::parse_eps_list;
+use crate::commands::freq::{run_freq, FreqProblem, FreqRequest, FreqResult};
 use crate::device::{device_name, parse_device};
+use crate::flags::DeviceArg;
 use crate::output::{build_info, run_dir, write_atomic};
+use crate::run::ntk::{compute, write_outputs, NtkDocument, NtkRequest};
+use crate::run::{preset_spec, run_trials, TrainResult};
 
 const ALL: [&str; 5] = ["fig1", "fig2a", "fig2b", "fig3", "fig4"];
 
@@ -26,9 +29,8 @@ pub struct ReproduceArgs {
     /// Comma-separated subset of fig1, fig2a, fig2b, fig3, fig4.
     #[arg(long)]
     pub only: Option<String>,
-    /// cpu, cuda or cuda:N.
-    #[arg(long, default_value = "cpu")]
-    pub device: String,
+    #[command(flatten)]
+    pub device: DeviceArg,
     /// Report folder (report.md, plots, raw data per figure).
     #[arg(long, default_value = "runs/reproduce")]
     pub out: PathBuf,
@@ -48,43 +50,20 @@ struct Section {
 }
 
 /// The NTK figures' settings (Fig. 2a, 2b, 3), on `device` like the rest of the report.
-fn ntk_args(
+fn ntk_request(
     eps: &str,
     seeds: usize,
-    init: &str,
-    train: Option<String>,
+    init: Init,
+    train: Option<&str>,
     full: bool,
-    device: &str,
-) -> NtkArgs {
-    NtkArgs {
-        problem: "darcy".into(),
-        coef: "paper-4.1".into(),
-        eps: eps.into(),
-        nc: "256".into(),
-        nc_eps2: None,
-        points: "endpoints".into(),
-        lambda: 1.0,
-        init: init.into(),
-        seed: 0,
-        seeds,
-        widths: Some("50".into()),
-        depth: None,
-        width: None,
-        weights: None,
-        checkpoint: None,
-        train,
-        scaling: "appendix".into(),
-        method: "auto".into(),
-        top_k: 3,
-        full_spectrum: full,
-        save_matrix: false,
-        chunk_mb: None,
-        json: true,
-        out: None,
-        device: device.into(),
-        dtype: "f64".into(),
-        quiet: true,
-    }
+    device: &Device,
+) -> Result<NtkRequest> {
+    let mut r = NtkRequest::fig2(parse_eps_list(eps)?, device.clone());
+    r.seeds = seeds;
+    r.init = init;
+    r.train = train.map(str::parse).transpose()?;
+    r.options.full_spectrum = full;
+    Ok(r)
 }
 
 fn fit_line(doc: &NtkDocument, q: &str) -> String {
@@ -100,7 +79,7 @@ fn fit_line(doc: &NtkDocument, q: &str) -> String {
         .unwrap_or_else(|| "n/a".into())
 }
 
-fn fig2(dir: &Path, name: &str, a: &NtkArgs, paper: &str) -> Result<Section> {
+fn fig2(dir: &Path, name: &str, a: &NtkRequest, paper: &str) -> Result<Section> {
     let t = Instant::now();
     let doc = compute(a)?;
     write_outputs(&dir.join(name), &doc)?;
@@ -124,7 +103,7 @@ fn fig2(dir: &Path, name: &str, a: &NtkArgs, paper: &str) -> Result<Section> {
     )?;
     writeln!(b, "\nSettings: one hidden layer d = 50, tanh, N_c = 256 equispaced points on (−π, π), a = paper-4.1, λ = 1, \
         init {}, {} seed(s) per ε{}, appendix scaling (K_uu = J_u J_uᵀ/N_c). Raw data: `{name}/records.csv`.",
-        a.init, a.seeds, a.train.as_ref().map(|s| format!(", trained with Adam {s} first")).unwrap_or_default())?;
+        a.init.name(), a.seeds, a.train.as_ref().map(|s| format!(", trained with Adam {s} first")).unwrap_or_default())?;
     Ok(Section {
         title: format!("Fig. {}", &name[3..]),
         body: b,
@@ -132,18 +111,25 @@ fn fig2(dir: &Path, name: &str, a: &NtkArgs, paper: &str) -> Result<Section> {
     })
 }
 
-fn fig3(dir: &Path, quick: bool, device: &str) -> Result<Section> {
+fn fig3(dir: &Path, quick: bool, device: &Device) -> Result<Section> {
     let t = Instant::now();
     let train = if quick { "300@1e-5" } else { "10000@1e-5" };
-    let init = compute(&ntk_args("1/80", 1, "glorot-normal", None, true, device))?;
-    let trained = compute(&ntk_args(
+    let init = compute(&ntk_request(
         "1/80",
         1,
-        "glorot-normal",
-        Some(train.into()),
+        Init::GlorotNormal,
+        None,
         true,
         device,
-    ))?;
+    )?)?;
+    let trained = compute(&ntk_request(
+        "1/80",
+        1,
+        Init::GlorotNormal,
+        Some(train),
+        true,
+        device,
+    )?)?;
     write_outputs(&dir.join("fig3-init"), &init)?;
     write_outputs(&dir.join("fig3-trained"), &trained)?;
     let mut b = String::new();
@@ -186,20 +172,20 @@ fn fig3(dir: &Path, quick: bool, device: &str) -> Result<Section> {
     })
 }
 
-fn fig1(dir: &Path, quick: bool, device: &str, bar: ProgressBar) -> Result<Section> {
+fn fig1(dir: &Path, quick: bool, device: &Device, bar: ProgressBar) -> Result<Section> {
     let t = Instant::now();
     let mut b = String::new();
     for (problem, its) in [
-        ("fp-poisson", if quick { 1500 } else { 10000 }),
-        ("twoscale-darcy", if quick { 1000 } else { 10000 }),
+        (FreqProblem::FpPoisson, if quick { 1500 } else { 10000 }),
+        (FreqProblem::TwoscaleDarcy, if quick { 1000 } else { 10000 }),
     ] {
-        let a = FreqArgs {
-            problem: problem.into(),
+        let a = FreqRequest {
+            problem,
             iters: its,
             lr: 1e-3,
             every: (its / 100).max(1),
             seed: 0,
-            device: device.into(),
+            device: device.clone(),
             out: dir.join(format!("fig1-{problem}")),
             quiet: true,
         };
@@ -283,7 +269,7 @@ fn fig4(dir: &Path, quick: bool, device: &Device, multi: &MultiProgress) -> Resu
 
 pub fn run(a: ReproduceArgs) -> Result<()> {
     let start = Instant::now();
-    let device = parse_device(&a.device)?;
+    let device = parse_device(&a.device.device)?;
     let only: Vec<String> = match &a.only {
         Some(s) => s
             .split(',')
@@ -322,27 +308,20 @@ pub fn run(a: ReproduceArgs) -> Result<()> {
         overall.set_message(name.clone());
         step.set_message(name.clone());
         let s = match name.as_str() {
-            "fig1" => fig1(&dir, a.quick, &a.device, step.clone())?,
+            "fig1" => fig1(&dir, a.quick, &device, step.clone())?,
             "fig2a" => fig2(
                 &dir,
                 "fig2a",
-                &ntk_args("1/10:1/100:10", seeds, "normal", None, false, &a.device),
+                &ntk_request("1/10:1/100:10", seeds, Init::Normal, None, false, &device)?,
                 "∝ ε⁻² (Fig. 2a, N(0,1) init)",
             )?,
             "fig2b" => fig2(
                 &dir,
                 "fig2b",
-                &ntk_args(
-                    eps_b,
-                    1,
-                    "glorot-normal",
-                    Some(train_b.into()),
-                    false,
-                    &a.device,
-                ),
+                &ntk_request(eps_b, 1, Init::GlorotNormal, Some(train_b), false, &device)?,
                 "∝ ε⁻² (Fig. 2b, after Adam)",
             )?,
-            "fig3" => fig3(&dir, a.quick, &a.device)?,
+            "fig3" => fig3(&dir, a.quick, &device)?,
             "fig4" => fig4(&dir, a.quick, &device, &multi)?,
             _ => unreachable!("checked above"),
         };

@@ -6,10 +6,12 @@ use anyhow::{Context, Result};
 use clap::Args;
 use mspinn_problem::Problem;
 
-use crate::commands::train::reference_on_grid;
+use crate::args::fmt_eps;
 use crate::config::ProblemConfig;
+use crate::flags::EpsArg;
 use crate::output::{run_dir, write_columns};
 use crate::plot::{solution_chart, Series, SeriesStyle};
+use crate::run::reference_on_grid;
 
 #[derive(Args)]
 pub struct SolveArgs {
@@ -19,9 +21,8 @@ pub struct SolveArgs {
     /// A TOML file describing any problem (see the README for the format).
     #[arg(long)]
     config: Option<PathBuf>,
-    /// ε, as a decimal or a fraction like 1/32 (overrides the preset's or the file's).
-    #[arg(long, value_parser = crate::args::parse_number)]
-    eps: Option<f64>,
+    #[command(flatten)]
+    eps: EpsArg,
     /// Number of equispaced output points, both ends included.
     #[arg(long, default_value_t = 1000)]
     points: usize,
@@ -55,7 +56,7 @@ pub fn load_problem(
 }
 
 pub fn run(a: SolveArgs) -> Result<()> {
-    let (problem, _) = load_problem(a.preset.as_deref(), a.config.as_ref(), a.eps)?;
+    let (problem, _) = load_problem(a.preset.as_deref(), a.config.as_ref(), a.eps.eps)?;
     anyhow::ensure!(a.points >= 2, "--points must be at least 2");
     let (x, u) = reference_on_grid(&problem, a.points)?;
     let ubar = problem.homogenized_solution(&x)?;
@@ -93,14 +94,4 @@ pub fn run(a: SolveArgs) -> Result<()> {
         if ubar.is_some() { ", with ū" } else { "" }
     );
     Ok(())
-}
-
-/// ε as 1/k when it is one, else as a decimal.
-pub fn fmt_eps(e: f64) -> String {
-    let k = 1.0 / e;
-    if (k - k.round()).abs() < 1e-9 * k {
-        format!("1/{}", k.round())
-    } else {
-        format!("{e}")
-    }
 }

@@ -1,0 +1,314 @@
+//! The NTK of the PINN residuals over sweeps of ε and N_c (Figs. 2 and 3), as a typed request:
+//! `mspinn ntk` builds one from its flags, `reproduce` builds the paper's directly.
+
+mod outputs;
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use candle_core::{DType, Device};
+use indicatif::{ProgressBar, ProgressStyle};
+use mspinn_model::{Activation, EngineConfig, Init, Mlp, MlpConfig, ResidualSet};
+use mspinn_ntk::{analyse, Method, NtkOptions, NtkReport, Scaling};
+use mspinn_problem::{collocation, parse_point_kind, Coefficient, OperatorKind, Problem};
+use mspinn_train::{Progress, Schedule, TrainOptions, Trainer};
+use serde::Serialize;
+
+use crate::args::fmt_eps;
+use crate::flags::{Operator, PointsKind};
+use crate::output::{run_dir, write_npy};
+
+pub use outputs::write_outputs;
+
+/// One NTK sweep: every (ε, N_c, seed) of it gives one record.
+#[derive(Clone, Debug)]
+pub struct NtkRequest {
+    /// The operator, on (−π, π) with zero Dirichlet data.
+    pub operator: Operator,
+    /// a(y) of the Darcy operator: paper-4.1, paper-4.2 or an expression in y (period 1).
+    pub coef: String,
+    pub eps: Vec<f64>,
+    pub nc: NcRule,
+    pub points: PointsKind,
+    /// Boundary weight λ.
+    pub lambda: f64,
+    pub init: Init,
+    /// Seed of the first network; `seeds` networks (seed, seed + 1, …) per (ε, N_c).
+    pub seed: u64,
+    pub seeds: usize,
+    pub widths: Vec<usize>,
+    pub weights: Weights,
+    /// Train each network first with this schedule (Fig. 2b).
+    pub train: Option<Schedule>,
+    pub options: NtkOptions,
+    /// Write K_uu as .npy into this folder for every dense record.
+    pub save_matrix: Option<PathBuf>,
+    pub device: Device,
+    pub dtype: DType,
+    /// The evaluator that computes the Jacobian rows (and trains, with `train`).
+    pub engine: EngineConfig,
+    /// Show a progress bar.
+    pub progress: bool,
+}
+
+/// The collocation counts of each ε.
+#[derive(Clone, Debug)]
+pub enum NcRule {
+    /// These N_c at every ε.
+    List(Vec<usize>),
+    /// N_c = ⌈C·ε⁻²⌉ (C > 0).
+    EpsSquared(f64),
+}
+
+/// Where the networks' weights come from.
+#[derive(Clone, Debug)]
+pub enum Weights {
+    /// Initialised from `init` and the seed.
+    Fresh,
+    /// A safetensors file (`layers.{k}.weight`/`.bias`).
+    File(PathBuf),
+    /// The final weights of a training run folder (its trial-000/weights.safetensors).
+    Checkpoint(PathBuf),
+}
+
+impl NtkRequest {
+    /// The paper's Fig. 2 setting at these ε: darcy with a = paper-4.1, N_c = 256 equispaced
+    /// points, λ = 1, one hidden layer of width 50, N(0,1) init, seed 0, appendix scaling,
+    /// three top eigenvalues, f64, no progress bar.
+    pub fn fig2(eps: Vec<f64>, device: Device) -> NtkRequest {
+        NtkRequest {
+            operator: Operator::Darcy,
+            coef: "paper-4.1".into(),
+            eps,
+            nc: NcRule::List(vec![256]),
+            points: PointsKind::Endpoints,
+            lambda: 1.0,
+            init: Init::Normal,
+            seed: 0,
+            seeds: 1,
+            widths: vec![50],
+            weights: Weights::Fresh,
+            train: None,
+            options: NtkOptions {
+                scaling: Scaling::Appendix,
+                method: Method::Auto,
+                top_k: 3,
+                full_spectrum: false,
+                chunk_bytes: None,
+            },
+            save_matrix: None,
+            device,
+            dtype: DType::F64,
+            engine: EngineConfig::default(),
+            progress: false,
+        }
+    }
+}
+
+/// The fitted power law ‖K_uu‖_F ∝ ε^slope with a 95% confidence interval.
+#[derive(Clone, Debug, Serialize)]
+pub struct SlopeFit {
+    pub quantity: String,
+    pub slope: f64,
+    pub ci95: [f64; 2],
+    pub points: usize,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct NtkDocument {
+    pub records: Vec<NtkRecord>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub fits: Vec<SlopeFit>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct NtkRecord {
+    pub seed: u64,
+    #[serde(flatten)]
+    pub report: NtkReport,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub train_final_loss: Option<f64>,
+}
+
+/// Least-squares slope of log y on log x with a Student-t 95% interval.
+pub fn loglog_fit(quantity: &str, x: &[f64], y: &[f64]) -> Option<SlopeFit> {
+    use statrs::distribution::{ContinuousCDF, StudentsT};
+    let pts: Vec<(f64, f64)> = x
+        .iter()
+        .zip(y)
+        .filter(|(a, b)| **a > 0.0 && **b > 0.0)
+        .map(|(a, b)| (a.ln(), b.ln()))
+        .collect();
+    let n = pts.len();
+    if n < 3 {
+        return None;
+    }
+    let mx = pts.iter().map(|p| p.0).sum::<f64>() / n as f64;
+    let my = pts.iter().map(|p| p.1).sum::<f64>() / n as f64;
+    let sxx: f64 = pts.iter().map(|p| (p.0 - mx).powi(2)).sum();
+    if sxx == 0.0 {
+        return None;
+    }
+    let sxy: f64 = pts.iter().map(|p| (p.0 - mx) * (p.1 - my)).sum();
+    let slope = sxy / sxx;
+    let icept = my - slope * mx;
+    let sse: f64 = pts
+        .iter()
+        .map(|p| (p.1 - icept - slope * p.0).powi(2))
+        .sum();
+    let se = (sse / (n - 2) as f64 / sxx).sqrt();
+    let t = StudentsT::new(0.0, 1.0, (n - 2) as f64)
+        .ok()?
+        .inverse_cdf(0.975);
+    Some(SlopeFit {
+        quantity: quantity.into(),
+        slope,
+        ci95: [slope - t * se, slope + t * se],
+        points: n,
+    })
+}
+
+fn ntk_problem(kind: Operator, coef: &str, eps: f64) -> Result<Problem> {
+    let mut p = Problem::preset("ntk-4.1", Some(eps))?;
+    match kind {
+        Operator::Darcy => {
+            p.coef = Some(Coefficient::from_name(coef)?);
+            p.name = format!("darcy, a = {coef}");
+        }
+        Operator::Poisson => {
+            p.kind = OperatorKind::Poisson;
+            p.coef = None;
+            p.name = "poisson".into();
+        }
+    }
+    p.validate()?;
+    Ok(p)
+}
+
+/// Runs the sweep: one record per (ε, N_c, seed), and the ε-power-law fits when there are at
+/// least three ε.
+pub fn compute(a: &NtkRequest) -> Result<NtkDocument> {
+    let (device, dtype) = (&a.device, a.dtype);
+    let mut jobs: Vec<(f64, usize, u64)> = Vec::new();
+    for &eps in &a.eps {
+        let ncs = match &a.nc {
+            NcRule::EpsSquared(c) => vec![(c / (eps * eps)).ceil() as usize],
+            NcRule::List(list) => list.clone(),
+        };
+        for nc in ncs {
+            for s in 0..a.seeds as u64 {
+                jobs.push((eps, nc, a.seed + s));
+            }
+        }
+    }
+    let bar = if !a.progress {
+        ProgressBar::hidden()
+    } else {
+        let b = ProgressBar::new(jobs.len() as u64);
+        b.set_style(
+            ProgressStyle::with_template("ntk [{bar:30}] {pos}/{len} eta {eta} {msg}")
+                .expect("static template")
+                .progress_chars("=> "),
+        );
+        b
+    };
+    let mut records = Vec::new();
+    for (eps, nc, seed) in jobs {
+        bar.set_message(format!("ε = {}, N_c = {nc}, seed {seed}", fmt_eps(eps)));
+        let problem = ntk_problem(a.operator, &a.coef, eps)?;
+        let x = collocation(problem.domain, parse_point_kind(a.points.name(), nc, seed)?)?;
+        let set = ResidualSet::new(
+            &problem.pde_rows(&x)?,
+            &problem.boundary_rows(),
+            a.lambda,
+            dtype,
+            device,
+        )?;
+        let mlp = match &a.weights {
+            Weights::File(w) => load_network(w, dtype, device)?,
+            Weights::Checkpoint(dir) => {
+                let trial = dir.join("trial-000").join("weights.safetensors");
+                let path = if trial.exists() {
+                    trial
+                } else {
+                    dir.join("weights.safetensors")
+                };
+                load_network(&path, dtype, device)
+                    .with_context(|| format!("--checkpoint {}", dir.display()))?
+            }
+            Weights::Fresh => Mlp::new(
+                MlpConfig::new(a.widths.clone(), Activation::Tanh, a.init, seed),
+                dtype,
+                device,
+            )?,
+        };
+        let train_final_loss = match &a.train {
+            Some(s) => {
+                let o = TrainOptions {
+                    progress: Progress::Quiet,
+                    log_every: 1000,
+                    engine: a.engine,
+                    ..Default::default()
+                };
+                Some(Trainer::new(&mlp, &set, s, o).run(false)?.final_loss.total)
+            }
+            None => None,
+        };
+        let t = Instant::now();
+        let mut evaluator = mspinn_model::evaluator::build(&a.engine, &mlp)?;
+        let (mut report, dense) = analyse(&mut *evaluator, &mlp, &set, &a.options)?;
+        report.eps = Some(eps);
+        report.seconds = t.elapsed().as_secs_f64();
+        if let (Some(d), Some(out)) = (&dense, &a.save_matrix) {
+            run_dir(out)?;
+            let k = d.k_uu();
+            let n = k.nrows();
+            let data: Vec<f64> = (0..n * n).map(|i| k[(i / n, i % n)]).collect();
+            write_npy(
+                &out.join(format!(
+                    "k_uu_eps{}_nc{nc}_seed{seed}.npy",
+                    fmt_eps(eps).replace('/', "_")
+                )),
+                n,
+                n,
+                &data,
+            )?;
+        }
+        records.push(NtkRecord {
+            seed,
+            report,
+            train_final_loss,
+        });
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    let mut fits = Vec::new();
+    if a.eps.len() >= 3 {
+        let x: Vec<f64> = records
+            .iter()
+            .map(|r| r.report.eps.unwrap_or(f64::NAN))
+            .collect();
+        let q = |name: &str, f: &dyn Fn(&NtkReport) -> f64| {
+            let y: Vec<f64> = records.iter().map(|r| f(&r.report)).collect();
+            loglog_fit(name, &x, &y)
+        };
+        fits.extend(q("k_uu_fro", &|r| r.k_uu_fro));
+        fits.extend(q("k_uu_lambda1", &|r| {
+            r.k_uu_eig_top.first().copied().unwrap_or(f64::NAN)
+        }));
+        fits.extend(q("k_uu_max_entry", &|r| r.k_uu_max_entry));
+        fits.extend(q("cond_nonzero", &|r| r.cond_nonzero));
+    }
+    Ok(NtkDocument { records, fits })
+}
+
+/// A network from a weights file: architecture, activation and initialisation from the file's
+/// metadata (every file mspinn writes has them), in the request's dtype. A file written before
+/// the metadata existed is read as a tanh network, the only activation those runs offered.
+fn load_network(path: &std::path::Path, dtype: DType, device: &Device) -> Result<Mlp> {
+    Ok(match mspinn_model::mlp::read_config(path)? {
+        Some(_) => Mlp::load_with_config(path, device)?.to(dtype, device)?,
+        None => Mlp::load(path, Activation::Tanh, dtype, device)?,
+    })
+}

@@ -1,0 +1,261 @@
+//! Training a spec's trials, one per core, into a run folder: config.toml, one trial-NNN folder
+//! each (checkpoints, history.csv, weights), result.json, predictions and plots.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use candle_core::{DType, Device};
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use mspinn_model::{Mlp, MlpConfig, ResidualSet};
+use mspinn_problem::{collocation, parse_point_kind, PointSpec, Problem};
+use mspinn_train::metrics::summarise;
+use mspinn_train::{Progress, Schedule, TrainOptions, TrainOutcome, Trainer, TrialsSummary};
+use serde::Serialize;
+
+use super::history::{history_hook, HISTORY_HEADER};
+use super::outputs::{plot_run, write_predictions};
+use super::spec::TrainSpec;
+use crate::args::{dtype_name, parse_dtype};
+use crate::device::device_name;
+use crate::output::{build_info, run_dir, write_json, write_toml, BuildInfo};
+
+/// The result.json of a training run.
+#[derive(Serialize, Clone, Debug)]
+pub struct TrainResult {
+    pub problem: String,
+    pub eps: Option<f64>,
+    #[serde(flatten)]
+    pub summary: TrialsSummary,
+    pub seeds: Vec<u64>,
+    pub final_loss: Vec<f64>,
+    pub iterations: Vec<u64>,
+    pub lbfgs_iterations: Vec<u64>,
+    pub lbfgs_evaluations: Vec<u64>,
+    pub trial_seconds: Vec<f64>,
+    pub seconds: f64,
+    /// Per-iteration μ, step norm and time of every lm/gn phase, per trial.
+    pub second_order: Vec<Vec<mspinn_train::LmOutcome>>,
+    pub device: String,
+    /// The evaluator that trained every trial (`cpu` or `candle`).
+    #[serde(default)]
+    pub engine: String,
+    pub dtype: String,
+    pub schedule: String,
+    pub nc: usize,
+    pub np: usize,
+    pub build: BuildInfo,
+}
+
+/// The state shared by everything that trains: problem, points and residual set.
+pub struct Prepared {
+    pub problem: Problem,
+    pub set: ResidualSet,
+    pub schedule: Schedule,
+    pub dtype: DType,
+    pub device: Device,
+}
+
+/// n equispaced points on the problem's domain (both ends) and the reference u there: the grid
+/// errors are measured on while training.
+pub fn reference_on_grid(problem: &Problem, n: usize) -> Result<(Vec<f64>, Vec<f64>)> {
+    let grid = collocation(problem.domain, PointSpec::Endpoints(n))?;
+    let exact = problem
+        .reference_solution(&grid)?
+        .iter()
+        .map(|p| p.0)
+        .collect();
+    Ok((grid, exact))
+}
+
+pub fn prepare(spec: &TrainSpec, device: &Device) -> Result<Prepared> {
+    let problem = spec.problem.build(None)?;
+    let dtype = parse_dtype(&spec.training.dtype)?;
+    let schedule: Schedule = spec.training.schedule.parse()?;
+    let pspec: PointSpec = parse_point_kind(&spec.points.kind, spec.points.n, spec.network.seed)?;
+    let x = collocation(problem.domain, pspec)?;
+    let pde = problem.pde_rows(&x)?;
+    let bc = if problem.kind == mspinn_problem::OperatorKind::Regression {
+        Default::default()
+    } else {
+        problem.boundary_rows()
+    };
+    let set = ResidualSet::new(&pde, &bc, spec.training.lambda, dtype, device)?;
+    Ok(Prepared {
+        problem,
+        set,
+        schedule,
+        dtype,
+        device: device.clone(),
+    })
+}
+
+/// A finished trial: its network on the metrics grid, its training record, its seed.
+pub type TrialOutput = (Vec<f64>, TrainOutcome, u64);
+
+/// Trains every trial of `spec` into `out` and writes result.json, predictions and plots.
+pub fn run_trials(
+    spec: &TrainSpec,
+    device: &Device,
+    out: &Path,
+    resume: bool,
+    jobs: Option<usize>,
+    opts: TrainOptions,
+    multi: Option<&MultiProgress>,
+) -> Result<TrainResult> {
+    let start = Instant::now();
+    let prep = prepare(spec, device)?;
+    anyhow::ensure!(spec.training.trials >= 1, "--trials must be at least 1");
+    let dir = run_dir(out)?;
+    write_toml(&dir.join("config.toml"), spec)?;
+    let trials = spec.training.trials;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let jobs = jobs
+        .unwrap_or(if matches!(device, Device::Cpu) {
+            cores
+        } else {
+            1
+        })
+        .clamp(1, trials);
+    let next = Mutex::new(0usize);
+    let results: Mutex<Vec<Option<TrialOutput>>> = Mutex::new(vec![None; trials]);
+    let first_error: Mutex<Option<anyhow::Error>> = Mutex::new(None);
+    let (grid, exact) = reference_on_grid(&prep.problem, 1000)?;
+    let (grid_arc, exact_arc) = (Arc::new(grid.clone()), Arc::new(exact.clone()));
+    std::thread::scope(|scope| {
+        for _ in 0..jobs {
+            scope.spawn(|| loop {
+                let k = {
+                    let mut n = next.lock().expect("trial queue");
+                    if *n >= trials || first_error.lock().expect("error slot").is_some() {
+                        return;
+                    }
+                    *n += 1;
+                    *n - 1
+                };
+                let seed = spec.network.seed + k as u64;
+                let probe = (grid_arc.clone(), exact_arc.clone());
+                let r = train_one(spec, &prep, &dir, k, seed, resume, &opts, multi, probe);
+                match r {
+                    Ok(v) => results.lock().expect("results")[k] = Some((v.0, v.1, seed)),
+                    Err(e) => {
+                        *first_error.lock().expect("error slot") =
+                            Some(e.context(format!("trial {k} (seed {seed})")));
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    if let Some(e) = first_error.into_inner().expect("error slot") {
+        return Err(e);
+    }
+    let done: Vec<TrialOutput> = results
+        .into_inner()
+        .expect("results")
+        .into_iter()
+        .map(|r| r.context("internal: a trial produced no result"))
+        .collect::<Result<_>>()?;
+    let ubar = prep.problem.homogenized_solution(&grid)?;
+    let preds: Vec<Vec<f64>> = done.iter().map(|d| d.0.clone()).collect();
+    let summary = summarise(&preds, &exact, ubar.as_deref());
+    let result = TrainResult {
+        problem: prep.problem.name.clone(),
+        eps: prep.problem.eps,
+        summary,
+        seeds: done.iter().map(|d| d.2).collect(),
+        final_loss: done.iter().map(|d| d.1.final_loss.total).collect(),
+        iterations: done.iter().map(|d| d.1.iterations).collect(),
+        lbfgs_iterations: done
+            .iter()
+            .map(|d| d.1.lbfgs.iter().map(|l| l.iterations).sum())
+            .collect(),
+        lbfgs_evaluations: done
+            .iter()
+            .map(|d| d.1.lbfgs.iter().map(|l| l.evaluations).sum())
+            .collect(),
+        trial_seconds: done.iter().map(|d| d.1.seconds).collect(),
+        seconds: start.elapsed().as_secs_f64(),
+        second_order: done.iter().map(|d| d.1.second_order.clone()).collect(),
+        device: device_name(device),
+        engine: opts.engine.resolve(device).name().into(),
+        dtype: dtype_name(prep.dtype).into(),
+        schedule: prep.schedule.to_string(),
+        nc: prep.set.n_pde,
+        np: MlpConfig::new(
+            spec.network.widths.clone(),
+            spec.network.activation,
+            spec.network.init,
+            0,
+        )
+        .num_params(),
+        build: build_info(),
+    };
+    write_json(&dir.join("result.json"), &result)?;
+    write_predictions(&dir, &grid, &exact, ubar.as_deref(), &preds)?;
+    plot_run(
+        &dir,
+        &prep.problem,
+        &grid,
+        &exact,
+        ubar.as_deref(),
+        &preds,
+        &done,
+    )?;
+    Ok(result)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn train_one(
+    spec: &TrainSpec,
+    prep: &Prepared,
+    dir: &Path,
+    k: usize,
+    seed: u64,
+    resume: bool,
+    opts: &TrainOptions,
+    multi: Option<&MultiProgress>,
+    (grid, exact): (Arc<Vec<f64>>, Arc<Vec<f64>>),
+) -> Result<(Vec<f64>, TrainOutcome)> {
+    let cfg = MlpConfig::new(
+        spec.network.widths.clone(),
+        spec.network.activation,
+        spec.network.init,
+        seed,
+    );
+    let mlp = Mlp::new(cfg, prep.dtype, &prep.device)?;
+    let tdir = dir.join(format!("trial-{k:03}"));
+    run_dir(&tdir)?;
+    let mut o = opts.clone();
+    o.run_dir = Some(tdir.clone());
+    o.lbfgs.memory = spec.training.lbfgs_memory;
+    o.lm.space = spec.training.lm_space;
+    o.lm.damping = spec.training.lm_damping;
+    o.lm.tau = spec.training.lm_tau;
+    if let Some(m) = multi {
+        let bar = m.add(ProgressBar::new(prep.schedule.total_iters()));
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{prefix:>9} [{bar:30}] {pos}/{len} {per_sec} eta {eta} {msg}",
+            )
+            .expect("static template")
+            .progress_chars("=> "),
+        );
+        bar.set_prefix(format!("trial {k}"));
+        o.progress = Progress::Bar(bar);
+    }
+    let resume_this = resume && tdir.join("checkpoints").join("checkpoint.json").exists();
+    let hist = tdir.join("history.csv");
+    if !resume_this || !hist.exists() {
+        std::fs::write(&hist, format!("{HISTORY_HEADER}\n"))
+            .with_context(|| format!("writing {}", hist.display()))?;
+    }
+    o.on_log = Some(history_hook(hist, grid.clone(), exact, o.on_log.take()));
+    let outcome = Trainer::new(&mlp, &prep.set, &prep.schedule, o.clone()).run(resume_this)?;
+    if let Progress::Bar(b) = &o.progress {
+        b.finish_with_message(format!("loss {:.3e}", outcome.final_loss.total));
+    }
+    mlp.save(&tdir.join("weights.safetensors"))?;
+    Ok((mlp.eval_points(&grid)?, outcome))
+}
