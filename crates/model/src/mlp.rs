@@ -197,7 +197,7 @@ impl Mlp {
     /// (activation, hidden widths, init, seed, dtype) in the file's metadata.
     pub fn save(&self, path: &Path) -> Result<()> {
         let tensors = self.named_tensors();
-        safetensors::serialize_to_file(&tensors, Some(self.metadata()), path).map_err(|e| {
+        safetensors::serialize_to_file(&tensors, Some(packed(self.metadata())), path).map_err(|e| {
             ModelError::Weights {
                 path: path.display().to_string(),
                 reason: e.to_string(),
@@ -306,12 +306,36 @@ impl Mlp {
     }
 }
 
+/// The one metadata entry [`Mlp::save`] writes: every `mspinn.*` key as a `key=value` line,
+/// sorted. safetensors writes a metadata map in its (random) iteration order, so several entries
+/// would make two saves of the same network differ byte for byte.
+const META_PACKED: &str = "mspinn.network";
 const META_FORMAT: &str = "mspinn.format";
 const META_ACTIVATION: &str = "mspinn.activation";
 const META_HIDDEN: &str = "mspinn.hidden";
 const META_INIT: &str = "mspinn.init";
 const META_SEED: &str = "mspinn.seed";
 const META_DTYPE: &str = "mspinn.dtype";
+
+/// `meta` as the single [`META_PACKED`] entry, keys sorted.
+fn packed(meta: HashMap<String, String>) -> HashMap<String, String> {
+    let sorted: std::collections::BTreeMap<String, String> = meta.into_iter().collect();
+    let text: Vec<String> = sorted.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    HashMap::from([(META_PACKED.to_owned(), text.join("\n"))])
+}
+
+/// The `mspinn.*` keys of a file's metadata, from the packed entry or (files written with one
+/// entry per key) as they are.
+fn unpacked(meta: &HashMap<String, String>) -> HashMap<String, String> {
+    match meta.get(META_PACKED) {
+        Some(text) => text
+            .lines()
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect(),
+        None => meta.clone(),
+    }
+}
 const FORMAT_VERSION: &str = "1";
 
 fn dtype_name(dtype: DType) -> &'static str {
@@ -418,7 +442,8 @@ impl WeightsFile {
             )));
         }
         hidden.pop();
-        let stored = match header.metadata() {
+        let meta = header.metadata().as_ref().map(unpacked);
+        let stored = match &meta {
             Some(meta) if meta.contains_key(META_FORMAT) => Some(parse_metadata(meta, &werr)?),
             _ => None,
         };

@@ -1,7 +1,7 @@
 //! A memory and size plan made before anything is allocated.
 //!
 //! `--nc 1e12`, `--widths 100000,100000`, `--trials 1e11`, `ntk --method dense --nc 16384` or
-//! `solve --points 1e12` used to grow until the kernel killed the process (or panicked with
+//! `solve --points 1e12` used to grow until the operating system killed the process (or panicked with
 //! "capacity overflow"). The functions here estimate, from the options alone, the bytes a
 //! command will hold at its peak, and [`check_fits`] compares the estimate with the memory the
 //! machine has, refusing with the estimate and the option to change:
@@ -112,8 +112,8 @@ const ROW_VALUES: u128 = 5;
 /// Bookkeeping per trial held for the whole run (its result slot, summary row, history head).
 pub const TRIAL_RECORD_BYTES: u128 = 4096;
 
-/// Rows per tile of the CPU engine (its default `MSPINN_CPU_TILE`).
-pub const DEFAULT_TILE_ROWS: u128 = 128;
+/// Rows per tile of the CPU engine (its default, [`crate::DEFAULT_TILE`]).
+pub const DEFAULT_TILE_ROWS: u128 = crate::DEFAULT_TILE as u128;
 
 /// What [`training_bytes`] needs to know about a `train` (or `bench`) invocation.
 #[derive(Clone, Debug, PartialEq)]
@@ -176,7 +176,7 @@ pub fn training_bytes(s: &TrainingSize) -> Bytes {
     };
     let rows = Bytes::of(s.nc, ROW_VALUES * 8).plus(Bytes::of(s.nc, ROW_VALUES * b));
     let jets = Bytes::of(s.nc.saturating_mul(width_sum), JET_VALUES_PER_ROW_UNIT * b);
-    // kernel.rs's TileWs: 8·tile·width per hidden layer, two adjoint buffers of 3·tile·wmax,
+    // cpu_engine/tile.rs's TileWs: 8·tile·width per hidden layer, two adjoint buffers of 3·tile·wmax,
     // layer 0's weights repeated per row, and a gradient of N_p.
     let per_thread = Bytes::of(
         s.tile.saturating_mul(width_sum),

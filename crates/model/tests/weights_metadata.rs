@@ -216,3 +216,16 @@ fn bad_metadata_is_named() {
         assert!(e.to_string().contains(expect), "{key} = {value}: {e}");
     }
 }
+
+/// Two saves of the same network are the same bytes (a resumed run compares weights files).
+#[test]
+fn saving_twice_gives_the_same_bytes() {
+    let dir = TempDir::new("twice");
+    let a = sin_net(DType::F64);
+    let (p, q) = (dir.file("a.safetensors"), dir.file("b.safetensors"));
+    a.save(&p).unwrap();
+    for _ in 0..8 {
+        a.save(&q).unwrap();
+        assert_eq!(std::fs::read(&p).unwrap(), std::fs::read(&q).unwrap());
+    }
+}

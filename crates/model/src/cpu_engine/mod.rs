@@ -7,7 +7,7 @@
 //! tile of rows goes forward through all layers, through the residual and back while its
 //! activations are still in L2, the elementwise jet work is fused into one pass per layer and
 //! direction, and all buffers live in a workspace that is allocated once and reused by every
-//! step. The formulas are in [`kernel`]'s docs.
+//! step. The formulas are in [`tile`]'s docs.
 //!
 //! The matmuls go through faer's `matmul`, which dispatches to private-gemm-x86 (runtime-selected
 //! AVX-512 / AVX2 micro-kernels, also good for the skinny 3n × 40 × 40 products here) and to

@@ -111,7 +111,7 @@ pub(super) struct Linearisation {
 impl Linearisation {
     /// The linearisation at the network's θ. `recycle` hands over the previous one's buffers
     /// (J, the Gram matrix, the factor: together ~3 N·max(N, N_p) values) so that an iteration
-    /// allocates nothing large: freshly mapped pages are zeroed by the kernel on first touch,
+    /// allocates nothing large: freshly mapped pages are zeroed by the operating system on first touch,
     /// which measured 43 % of an LM iteration at N = 4096 before the buffers were reused.
     #[allow(clippy::too_many_arguments)]
     pub(super) fn new(
