@@ -20,6 +20,7 @@
 pub mod error;
 pub mod fused;
 pub mod host;
+pub mod host_header;
 pub mod layout;
 pub mod op;
 pub mod operator;

@@ -28,6 +28,8 @@ mod tile;
 
 pub use tile::Rows;
 
+pub mod reference;
+
 use crate::{Activation, EngineOptions, LossTerms, ModelError, Real, Result};
 use tile::{Act, NetRef, Sin, Softplus, Tanh, TileWs};
 

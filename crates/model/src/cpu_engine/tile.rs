@@ -93,6 +93,32 @@ impl Act for Softplus {
     }
 }
 
+/// A hidden layer's activation jets (a, a', a'') and σ', σ'' from its pre-activation streams
+/// (z with its bias, z', z''). One element of the flat loops below; the GPU header's
+/// `jet_tanh_fwd` is the same formula (tests/device_math.rs holds them together).
+#[inline(always)]
+pub(crate) fn jet_fwd<T: Real, A: Act, const FMA: bool>(z0: T, d1: T, d2: T) -> (T, T, T, T, T) {
+    let (t, s1, s2) = A::fwd::<T, FMA>(z0);
+    (t, s1 * d1, T::fma::<FMA>(s2 * d1, d1, s1 * d2), s1, s2)
+}
+
+/// A hidden layer's pre-activation adjoints (z̄, z̄', z̄'') from its activation adjoints `ab`,
+/// the forward's (σ, σ', σ'') and its z', z'' (the GPU header's `jet_tanh_bwd`).
+#[inline(always)]
+pub(crate) fn jet_bwd<T: Real, A: Act, const FMA: bool>(
+    (ab0, ab1, ab2): (T, T, T),
+    (t, s1, s2): (T, T, T),
+    d1: T,
+    d2: T,
+) -> (T, T, T) {
+    let s3 = A::s3::<T, FMA>(t, s1, s2);
+    (
+        ab0 * s1 + ab1 * s2 * d1 + ab2 * T::fma::<FMA>(s3 * d1, d1, s2 * d2),
+        ab1 * s1 + T::of(2.0) * ab2 * s2 * d1,
+        ab2 * s1,
+    )
+}
+
 /// The network's parameters as borrowed slices, weights row-major (out × in).
 pub(crate) struct NetRef<'a, T> {
     pub dims: &'a [usize],
@@ -287,11 +313,10 @@ pub(crate) fn tile<T: Real, A: Act, const FMA: bool, const JAC: bool>(
         let (a0, a1, a2) = (&mut a0[..m], &mut a1[..m], &mut a2[..m]);
         let (s1b, s2b) = (&mut s1b[..m], &mut s2b[..m]);
         for k in 0..m {
-            let (t, s1, s2) = A::fwd::<T, FMA>(z0[k]);
-            let (d1, d2) = (z1[k], z2[k]);
+            let (t, d1, d2, s1, s2) = jet_fwd::<T, A, FMA>(z0[k], z1[k], z2[k]);
             a0[k] = t;
-            a1[k] = s1 * d1;
-            a2[k] = T::fma::<FMA>(s2 * d1, d1, s1 * d2);
+            a1[k] = d1;
+            a2[k] = d2;
             s1b[k] = s1;
             s2b[k] = s2;
         }
@@ -351,13 +376,15 @@ pub(crate) fn tile<T: Real, A: Act, const FMA: bool, const JAC: bool>(
             let (b0, b1, b2) = (&mut b0[..m], &mut b1[..m], &mut b2[..m]);
             let (s1b, s2b) = (&s1b[..m], &s2b[..m]);
             for k in 0..m {
-                let (s1, s2) = (s1b[k], s2b[k]);
-                let s3 = A::s3::<T, FMA>(t[k], s1, s2);
-                let (d1, d2) = (z1[k], z2[k]);
-                let (ab0, ab1, ab2) = (b0[k], b1[k], b2[k]);
-                b0[k] = ab0 * s1 + ab1 * s2 * d1 + ab2 * T::fma::<FMA>(s3 * d1, d1, s2 * d2);
-                b1[k] = ab1 * s1 + T::of(2.0) * ab2 * s2 * d1;
-                b2[k] = ab2 * s1;
+                let (zb0, zb1, zb2) = jet_bwd::<T, A, FMA>(
+                    (b0[k], b1[k], b2[k]),
+                    (t[k], s1b[k], s2b[k]),
+                    z1[k],
+                    z2[k],
+                );
+                b0[k] = zb0;
+                b1[k] = zb1;
+                b2[k] = zb2;
             }
             for (i, row) in b0.chunks_exact(dout).enumerate() {
                 if JAC {
