@@ -50,4 +50,20 @@ void mspinn_host_adam_update_f32(const float *c, float g, float *state) {
     const AdamConsts<float> k = {c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]};
     adam_update<float>(k, g, &state[0], &state[1], &state[2]);
 }
+// out = [a, a', a'', σ', σ''] of layer 0 at input x.
+void mspinn_host_jet_tanh_fwd_input_f64(double x, double w, double b, double *out) {
+    jet_tanh_fwd_input<double>(x, w, b, &out[0], &out[1], &out[2], &out[3], &out[4]);
+}
+void mspinn_host_jet_tanh_fwd_input_f32(float x, float w, float b, float *out) {
+    jet_tanh_fwd_input<float>(x, w, b, &out[0], &out[1], &out[2], &out[3], &out[4]);
+}
+// out = [z̄, z̄ x + z̄'] of layer 0.
+void mspinn_host_input_grad_terms_f64(const double *ab, const double *fwd, double w, double x,
+                                      double *out) {
+    input_grad_terms<double>(ab[0], ab[1], ab[2], fwd[0], fwd[1], fwd[2], w, x, &out[0], &out[1]);
+}
+void mspinn_host_input_grad_terms_f32(const float *ab, const float *fwd, float w, float x,
+                                      float *out) {
+    input_grad_terms<float>(ab[0], ab[1], ab[2], fwd[0], fwd[1], fwd[2], w, x, &out[0], &out[1]);
+}
 }

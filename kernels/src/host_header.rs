@@ -43,6 +43,30 @@ mod ffi {
     pub unsafe fn mspinn_host_adam_update_f64(_: *const f64, _: f64, _: *mut f64) {
         missing()
     }
+    pub unsafe fn mspinn_host_jet_tanh_fwd_input_f64(_: f64, _: f64, _: f64, _: *mut f64) {
+        missing()
+    }
+    pub unsafe fn mspinn_host_jet_tanh_fwd_input_f32(_: f32, _: f32, _: f32, _: *mut f32) {
+        missing()
+    }
+    pub unsafe fn mspinn_host_input_grad_terms_f64(
+        _: *const f64,
+        _: *const f64,
+        _: f64,
+        _: f64,
+        _: *mut f64,
+    ) {
+        missing()
+    }
+    pub unsafe fn mspinn_host_input_grad_terms_f32(
+        _: *const f32,
+        _: *const f32,
+        _: f32,
+        _: f32,
+        _: *mut f32,
+    ) {
+        missing()
+    }
     pub unsafe fn mspinn_host_adam_update_f32(_: *const f32, _: f32, _: *mut f32) {
         missing()
     }
@@ -68,6 +92,22 @@ mod ffi {
             out: *mut f32,
         );
         pub fn mspinn_host_adam_update_f64(c: *const f64, g: f64, state: *mut f64);
+        pub fn mspinn_host_jet_tanh_fwd_input_f64(x: f64, w: f64, b: f64, out: *mut f64);
+        pub fn mspinn_host_jet_tanh_fwd_input_f32(x: f32, w: f32, b: f32, out: *mut f32);
+        pub fn mspinn_host_input_grad_terms_f64(
+            ab: *const f64,
+            fwd: *const f64,
+            w: f64,
+            x: f64,
+            out: *mut f64,
+        );
+        pub fn mspinn_host_input_grad_terms_f32(
+            ab: *const f32,
+            fwd: *const f32,
+            w: f32,
+            x: f32,
+            out: *mut f32,
+        );
         pub fn mspinn_host_adam_update_f32(c: *const f32, g: f32, state: *mut f32);
     }
 }
@@ -77,10 +117,14 @@ pub trait HeaderFloat: Copy + Default {
     fn jet_tanh_fwd(z0: Self, z1: Self, z2: Self) -> [Self; 5];
     fn jet_tanh_bwd(ab: [Self; 3], fwd: [Self; 3], z1: Self, z2: Self) -> [Self; 3];
     fn adam_update(consts: [Self; 8], g: Self, state: &mut [Self; 3]);
+    /// Layer 0's (a, a', a'', σ', σ'') at input x.
+    fn jet_tanh_fwd_input(x: Self, w: Self, b: Self) -> [Self; 5];
+    /// Layer 0's gradient terms [z̄, z̄ x + z̄'] from ā, (t, σ', σ''), w and x.
+    fn input_grad_terms(ab: [Self; 3], fwd: [Self; 3], w: Self, x: Self) -> [Self; 2];
 }
 
 macro_rules! header_float {
-    ($t:ty, $fwd:ident, $bwd:ident, $adam:ident) => {
+    ($t:ty, $fwd:ident, $bwd:ident, $adam:ident, $fwd_in:ident, $grad_in:ident) => {
         impl HeaderFloat for $t {
             fn jet_tanh_fwd(z0: $t, z1: $t, z2: $t) -> [$t; 5] {
                 let mut out = [0.0; 5];
@@ -98,6 +142,18 @@ macro_rules! header_float {
                 // SAFETY: eight constants read, three state values updated in place.
                 unsafe { ffi::$adam(consts.as_ptr(), g, state.as_mut_ptr()) };
             }
+            fn jet_tanh_fwd_input(x: $t, w: $t, b: $t) -> [$t; 5] {
+                let mut out = [0.0; 5];
+                // SAFETY: `out` holds the five values the function writes.
+                unsafe { ffi::$fwd_in(x, w, b, out.as_mut_ptr()) };
+                out
+            }
+            fn input_grad_terms(ab: [$t; 3], fwd: [$t; 3], w: $t, x: $t) -> [$t; 2] {
+                let mut out = [0.0; 2];
+                // SAFETY: three values read from each input, two written.
+                unsafe { ffi::$grad_in(ab.as_ptr(), fwd.as_ptr(), w, x, out.as_mut_ptr()) };
+                out
+            }
         }
     };
 }
@@ -105,11 +161,15 @@ header_float!(
     f64,
     mspinn_host_jet_tanh_fwd_f64,
     mspinn_host_jet_tanh_bwd_f64,
-    mspinn_host_adam_update_f64
+    mspinn_host_adam_update_f64,
+    mspinn_host_jet_tanh_fwd_input_f64,
+    mspinn_host_input_grad_terms_f64
 );
 header_float!(
     f32,
     mspinn_host_jet_tanh_fwd_f32,
     mspinn_host_jet_tanh_bwd_f32,
-    mspinn_host_adam_update_f32
+    mspinn_host_adam_update_f32,
+    mspinn_host_jet_tanh_fwd_input_f32,
+    mspinn_host_input_grad_terms_f32
 );

@@ -83,3 +83,14 @@ MSPINN_HOST_DEVICE void adam_update(const AdamConsts<T> &c, T g, T *theta, T *m,
     *v = vi;
     *theta -= (mi * c.scale_m * c.lr) / (sqrt(vi * c.scale_v) + c.eps);
 }
+
+// Layer 0's gradient terms of one (row, unit): z̄ (the bias's) and z̄ x + z̄' (the weight's: the
+// input streams are (x, 1, 0)). Summed over rows they are ∂L/∂b0 and ∂L/∂w0.
+template <typename T>
+MSPINN_HOST_DEVICE void input_grad_terms(T ab0, T ab1, T ab2, T t, T s1, T s2, T w, T x, T *gb,
+                                         T *gw) {
+    T zb0, zb1;
+    jet_tanh_bwd_input(ab0, ab1, ab2, t, s1, s2, w, &zb0, &zb1);
+    *gb = zb0;
+    *gw = fma(zb0, x, zb1);
+}

@@ -10,6 +10,7 @@
 
 pub mod activation;
 pub mod cpu_engine;
+pub mod device;
 pub mod error;
 pub mod evaluator;
 pub mod fixture;

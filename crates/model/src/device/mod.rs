@@ -1,0 +1,18 @@
+//! The GPU engine's step, written against a small backend interface so that it is proven on the
+//! host (issue 16): [`Backend`] (buffers, a cuBLAS-convention gemm, the named elementwise kernels
+//! of the CUDA headers), [`HostBackend`] (a reference gemm and the host-compiled
+//! `__host__ __device__` functions), the memory and launch plans ([`plan`]) and the
+//! loss-and-gradient step ([`DeviceStep`]). Tests run the step through the host backend against
+//! the CPU engine. The CUDA backend (cuBLAS through cudarc, launches of the same kernels) and the
+//! evaluator that puts the step behind the seam are the next step; until then no command uses
+//! this module.
+
+pub mod backend;
+pub mod host;
+pub mod plan;
+pub mod step;
+
+pub use backend::{At, Backend, BufId, Gemm, Kernel};
+pub use host::HostBackend;
+pub use plan::{grid_stride, StepPlan};
+pub use step::DeviceStep;
