@@ -136,7 +136,8 @@ pub fn run(a: BenchArgs) -> Result<()> {
 /// Runs every requested measurement.
 pub fn compute(a: &BenchArgs) -> Result<BenchDocument> {
     if let Some(t) = a.threads {
-        anyhow::ensure!(t >= 1, "--threads must be at least 1");
+        use mspinn_model::size_plan::{available_cores, check_threads};
+        check_threads("--threads", t, available_cores())?;
         // Before any kernel runs: rayon's global pool and candle read it once, on first use.
         std::env::set_var("RAYON_NUM_THREADS", t.to_string());
     }
