@@ -102,7 +102,11 @@ fn resume_after_interruption_is_bit_identical() {
     let obj = pos.as_object_mut().unwrap();
     let w = obj.remove("weights").unwrap();
     obj.remove("last_logged");
-    std::fs::rename(ck.join(w.as_str().unwrap()), ck.join("checkpoint.safetensors")).unwrap();
+    std::fs::rename(
+        ck.join(w.as_str().unwrap()),
+        ck.join("checkpoint.safetensors"),
+    )
+    .unwrap();
     std::fs::write(ck.join("checkpoint.json"), pos.to_string()).unwrap();
     let b2 = net(99); // different initial weights: everything must come from the checkpoint
     let o = Trainer::new(&b2, &set, &schedule, opts(&d2, Some(41)))
