@@ -1000,6 +1000,18 @@ fn absurd_sizes_are_refused_at_once_naming_the_option() {
             t.elapsed()
         );
     }
+    let o = mspinn(&[
+        "bench",
+        "--quick",
+        "--only",
+        "dense",
+        "--dense-sizes",
+        "10000000",
+        "--out",
+        o_,
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("--dense-sizes"), "{}", stderr(&o));
     let o = mspinn(&["ntk", "--nc", "1e12", "--json"]);
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("needs ~"), "{}", stderr(&o));
