@@ -289,3 +289,19 @@ fn divergence_stops_with_iteration_and_keeps_checkpoint() {
     }
     assert!(err.to_string().contains("iteration"));
 }
+
+#[test]
+fn lbfgs_n_runs_and_reports_n_iterations() {
+    // Far from converged after 4 iterations: the cap, not a tolerance, ends the run.
+    let set = poisson_set(48);
+    let mlp = net(5);
+    let opts = mspinn_train::lbfgs::LbfgsOptions {
+        max_iters: 4,
+        tol_grad: 0.0,
+        tol_cost: 0.0,
+        ..Default::default()
+    };
+    let mut ev = cpu(&mlp);
+    let out = mspinn_train::lbfgs::run_lbfgs(&mut ev, &mlp, &set, &opts, &|_, _| {}).unwrap();
+    assert_eq!(out.iterations, 4, "{}", out.reason);
+}
