@@ -77,7 +77,8 @@ pub fn parse_usize_list(s: &str) -> Result<Vec<usize>> {
         .map(|t| {
             t.parse::<f64>()
                 .ok()
-                .filter(|x| x.is_finite() && *x >= 1.0 && x.fract() == 0.0)
+                // Below 2^64: a larger count would saturate to usize::MAX, not be an error.
+                .filter(|x| x.is_finite() && *x >= 1.0 && x.fract() == 0.0 && *x < 1.8e19)
                 .map(|x| x as usize)
                 .with_context(|| format!("{t:?} is not a positive integer"))
         })

@@ -10,6 +10,7 @@ mod commands;
 mod config;
 mod device;
 mod flags;
+mod interrupt;
 mod output;
 mod plot;
 mod run;
@@ -98,6 +99,10 @@ fn main() {
         Command::GpuCheck(a) => commands::gpu_check::run(a),
     };
     if let Err(e) = result {
+        if let Some(i) = e.downcast_ref::<run::Interrupted>() {
+            eprintln!("{i}");
+            std::process::exit(130);
+        }
         eprintln!("error: {e:#}");
         std::process::exit(1);
     }

@@ -12,14 +12,140 @@ pub fn run_dir(dir: &Path) -> Result<PathBuf> {
     Ok(dir.to_path_buf())
 }
 
+/// Writes `bytes` to `path` through a temporary file whose name no other writer uses (process
+/// id and a counter), fsync'd, and a rename.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = path.with_extension(format!(
-        "{}.tmp",
-        path.extension().and_then(|e| e.to_str()).unwrap_or("")
-    ));
-    std::fs::write(&tmp, bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("cannot rename to {}", path.display()))?;
-    Ok(())
+    mspinn_train::checkpoint::atomic_write(path, bytes)
+        .with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// How a command may treat a run folder that already holds a run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FolderMode {
+    /// The folder must not hold a run (config.toml, result.json or trial-*).
+    Fresh,
+    /// A run there is cleared first (`--overwrite`).
+    Overwrite,
+    /// The run there is continued (`--resume`).
+    Resume,
+}
+
+/// The lock file of a run folder, held (flock'd) for the run's life; it holds the pid.
+pub const LOCK_FILE: &str = ".mspinn.lock";
+
+/// A run folder's lock: while this value lives no other mspinn process can claim the folder.
+/// The operating system releases it when the process ends, however it ends.
+#[derive(Debug)]
+pub struct RunLock {
+    _file: std::fs::File,
+}
+
+/// Locks `dir` (created if needed) for this process, or fails at once naming the holder's pid.
+pub fn lock_run_dir(dir: &Path) -> Result<RunLock> {
+    use std::io::{Read, Seek, Write};
+    run_dir(dir)?;
+    let path = dir.join(LOCK_FILE);
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .with_context(|| format!("cannot open {}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let mut pid = String::new();
+            let _ = file.read_to_string(&mut pid);
+            let pid = pid.trim();
+            let holder = if pid.is_empty() {
+                "another mspinn process".to_string()
+            } else {
+                format!("another mspinn process (pid {pid})")
+            };
+            anyhow::bail!(
+                "{} is in use by {holder}: one run folder holds one run; wait for it, or give \
+                 another --out",
+                dir.display()
+            );
+        }
+        Err(std::fs::TryLockError::Error(e)) => {
+            return Err(e).with_context(|| format!("cannot lock {}", path.display()))
+        }
+    }
+    file.set_len(0)
+        .and_then(|()| file.rewind())
+        .and_then(|()| writeln!(file, "{}", std::process::id()))
+        .and_then(|()| file.flush())
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(RunLock { _file: file })
+}
+
+/// The entries of `dir` that belong to a run: config.toml, result.json and trial-* folders.
+fn run_entries(dir: &Path) -> Vec<PathBuf> {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut v: Vec<PathBuf> = rd
+        .filter_map(|e| e.ok())
+        .filter(|e| {
+            let n = e.file_name();
+            let n = n.to_string_lossy();
+            n == "config.toml" || n == "result.json" || n.starts_with("trial-")
+        })
+        .map(|e| e.path())
+        .collect();
+    v.sort();
+    v
+}
+
+/// Claims `dir` for one run: locks it ([`lock_run_dir`]), then refuses a folder that holds
+/// another run unless `mode` resumes it or overwrites it (its run files are removed first:
+/// config.toml, result.json, trial-*, and the CSV/PNG/SVG results beside them).
+pub fn claim_run_dir(dir: &Path, mode: FolderMode) -> Result<RunLock> {
+    let lock = lock_run_dir(dir)?;
+    let held = run_entries(dir);
+    match mode {
+        FolderMode::Resume => {}
+        FolderMode::Fresh if held.is_empty() => {}
+        FolderMode::Fresh => {
+            let names: Vec<String> = held
+                .iter()
+                .take(3)
+                .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+                .collect();
+            anyhow::bail!(
+                "{} already holds a run ({}{}); give --overwrite to replace it, --resume {} to \
+                 continue it, or another --out",
+                dir.display(),
+                names.join(", "),
+                if held.len() > 3 { ", …" } else { "" },
+                dir.display()
+            );
+        }
+        FolderMode::Overwrite => {
+            for p in held {
+                let r = if p.is_dir() {
+                    std::fs::remove_dir_all(&p)
+                } else {
+                    std::fs::remove_file(&p)
+                };
+                r.with_context(|| format!("--overwrite: cannot remove {}", p.display()))?;
+            }
+            for e in std::fs::read_dir(dir)?.filter_map(|e| e.ok()) {
+                let p = e.path();
+                let result = matches!(
+                    p.extension().and_then(|x| x.to_str()),
+                    Some("csv" | "png" | "svg" | "npy")
+                );
+                if result && p.is_file() {
+                    std::fs::remove_file(&p)
+                        .with_context(|| format!("--overwrite: cannot remove {}", p.display()))?;
+                }
+            }
+        }
+    }
+    Ok(lock)
 }
 
 pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {

@@ -1,7 +1,8 @@
 //! End-to-end tests of the `mspinn` binary: what a user types, what lands on disk.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 fn mspinn(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_mspinn"))
@@ -254,11 +255,12 @@ fn train_writes_a_complete_run_folder_and_resumes() {
     for t in ["trial-000", "trial-001"] {
         assert!(out.join(t).join("metrics.csv").exists());
         assert!(out.join(t).join("weights.safetensors").exists());
-        assert!(out
-            .join(t)
-            .join("checkpoints")
-            .join("checkpoint.safetensors")
-            .exists());
+        // The manifest names the weights it was committed with.
+        let ck = out.join(t).join("checkpoints");
+        let pos: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(ck.join("checkpoint.json")).unwrap()).unwrap();
+        let w = pos["weights"].as_str().unwrap();
+        assert!(w.ends_with("checkpoint.safetensors") && ck.join(w).exists());
     }
     let cfg = std::fs::read_to_string(out.join("config.toml")).unwrap();
     assert!(cfg.contains("60@1e-2") && cfg.contains("twoscale-poisson"));
@@ -299,9 +301,11 @@ fn train_writes_a_complete_run_folder_and_resumes() {
     assert_eq!(r["trials"], 3);
     assert_eq!(r["seeds"], serde_json::json!([0, 1, 2]));
     assert!(out.join("trial-002").join("weights.safetensors").exists());
+    // (The tensor data; the metadata's key order is a hash map's and may differ.)
+    let data = |b: &[u8]| b[8 + u64::from_le_bytes(b[..8].try_into().unwrap()) as usize..].to_vec();
     assert_eq!(
-        std::fs::read(out.join("trial-001").join("weights.safetensors")).unwrap(),
-        w1
+        data(&std::fs::read(out.join("trial-001").join("weights.safetensors")).unwrap()),
+        data(&w1)
     );
     let o = mspinn(&["train", "--resume", dir, "--trials", "1", "--quiet"]);
     assert!(!o.status.success());
@@ -610,4 +614,431 @@ fn gpu_check_rejects_bad_options() {
             "{args:?}: {e}"
         );
     }
+}
+
+// ---- Run folders, histories, configs and sizes made safe (issue 21) ----
+
+/// A background `mspinn` (stdout and stderr captured).
+fn spawn(args: &[&str]) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_mspinn"))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the binary starts")
+}
+
+/// The iterations (first column) of a CSV with a header.
+fn iterations(path: &Path) -> Vec<u64> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split(',').next()?.parse().ok())
+        .collect()
+}
+
+/// Waits (at most 60 s) until `cond` holds; false if the child ended first.
+fn wait_until(child: &mut Child, cond: impl Fn() -> bool) -> bool {
+    let t = Instant::now();
+    while t.elapsed() < Duration::from_secs(60) {
+        if cond() {
+            return true;
+        }
+        if child.try_wait().unwrap().is_some() {
+            return cond();
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    false
+}
+
+/// Every log point 0, every, 2·every, … up to the last (which may be the run's end), once.
+fn assert_unbroken(its: &[u64], every: u64, last: u64) {
+    assert!(!its.is_empty());
+    assert_eq!(its[0], 0, "{its:?}");
+    assert_eq!(*its.last().unwrap(), last, "{its:?}");
+    for w in its.windows(2) {
+        assert!(w[1] > w[0], "iteration {} repeated or out of order", w[1]);
+        assert!(
+            w[1] - w[0] == every || w[1] == last,
+            "rows missing between {} and {}",
+            w[0],
+            w[1]
+        );
+    }
+}
+
+/// A small, slow-enough training run into `out` (20 000 Adam steps, a row every 10).
+fn long_run(out: &Path, seed: &str) -> Vec<String> {
+    [
+        "train",
+        "--preset",
+        "fig4-poisson",
+        "--trials",
+        "1",
+        "--widths",
+        "16,16",
+        "--nc",
+        "128",
+        "--schedule",
+        "20000@1e-3",
+        "--log-every",
+        "10",
+        "--checkpoint-every",
+        "50",
+        "--seed",
+        seed,
+        "--quiet",
+        "--out",
+        out.to_str().unwrap(),
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
+fn strs(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
+}
+
+#[test]
+fn a_second_run_on_a_busy_folder_is_refused_at_once_with_the_holders_pid() {
+    let out = tmp("race");
+    let mut first = spawn(&strs(&long_run(&out, "1")));
+    let trial = out.join("trial-000");
+    assert!(
+        wait_until(&mut first, || iterations(&trial.join("metrics.csv")).len()
+            > 2),
+        "the first run never logged"
+    );
+    assert!(
+        first.try_wait().unwrap().is_none(),
+        "the first run ended too soon for the test"
+    );
+    let t = Instant::now();
+    let second = mspinn(&strs(&long_run(&out, "2")));
+    assert!(!second.status.success());
+    assert!(t.elapsed() < Duration::from_secs(20), "{:?}", t.elapsed());
+    let e = stderr(&second);
+    assert!(
+        e.contains("in use") && e.contains(&format!("pid {}", first.id())),
+        "{e}"
+    );
+    // The first run finishes, and the folder is its alone: its seed, its rows only.
+    let o = first.wait_with_output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let cfg = std::fs::read_to_string(out.join("config.toml")).unwrap();
+    assert!(cfg.contains("seed = 1"), "{cfg}");
+    assert_unbroken(&iterations(&trial.join("metrics.csv")), 10, 20000);
+    assert_unbroken(&iterations(&trial.join("history.csv")), 10, 20000);
+    let r: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("result.json")).unwrap()).unwrap();
+    assert_eq!(r["seeds"], serde_json::json!([1]));
+    // No fixed-name temporary files are left to collide on.
+    assert!(!trial.join("checkpoints").join("checkpoint.tmp").exists());
+}
+
+#[test]
+fn a_folder_that_holds_a_run_is_refused_unless_overwrite() {
+    let out = tmp("overwrite");
+    let dir = out.to_str().unwrap();
+    let run = |trials: &str, widths: &str, extra: &[&str]| {
+        let mut a = vec![
+            "train",
+            "--preset",
+            "fig4-poisson",
+            "--trials",
+            trials,
+            "--widths",
+            widths,
+            "--nc",
+            "32",
+            "--schedule",
+            "10@1e-2",
+            "--quiet",
+            "--out",
+            dir,
+        ];
+        a.extend_from_slice(extra);
+        mspinn(&a)
+    };
+    let o = run("3", "6", &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = run("1", "10", &[]);
+    assert!(!o.status.success());
+    let e = stderr(&o);
+    assert!(
+        e.contains("already holds a run") && e.contains("--overwrite"),
+        "{e}"
+    );
+    assert!(
+        out.join("trial-002").exists(),
+        "a refused run must not touch the folder"
+    );
+    let o = run("1", "10", &["--overwrite"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!out.join("trial-001").exists() && !out.join("trial-002").exists());
+    let r: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("result.json")).unwrap()).unwrap();
+    assert_eq!(r["trials"], 1);
+}
+
+#[test]
+fn kill_9_then_resume_gives_an_unbroken_history() {
+    let out = tmp("kill9");
+    let trial = out.join("trial-000");
+    let mut child = spawn(&strs(&long_run(&out, "0")));
+    assert!(
+        wait_until(&mut child, || iterations(&trial.join("metrics.csv"))
+            .last()
+            .is_some_and(|&i| i >= 1200)),
+        "the run never got to iteration 1200"
+    );
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the run ended too soon for the test"
+    );
+    child.kill().unwrap(); // SIGKILL
+    let _ = child.wait();
+    let o = mspinn(&["train", "--resume", out.to_str().unwrap(), "--quiet"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // --log-every 10 was kept by the resume (it is in config.toml), and no row was lost or
+    // repeated in either file.
+    assert_unbroken(&iterations(&trial.join("metrics.csv")), 10, 20000);
+    assert_unbroken(&iterations(&trial.join("history.csv")), 10, 20000);
+}
+
+#[test]
+fn sigint_writes_a_checkpoint_and_exits_130_with_the_resume_command() {
+    let out = tmp("sigint");
+    let trial = out.join("trial-000");
+    let mut child = spawn(&strs(&long_run(&out, "0")));
+    assert!(
+        wait_until(&mut child, || iterations(&trial.join("metrics.csv")).len()
+            > 20),
+        "the run never logged"
+    );
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the run ended too soon for the test"
+    );
+    // SAFETY: signalling our own child.
+    assert_eq!(
+        unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) },
+        0
+    );
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(130), "{}", stderr(&o));
+    let e = stderr(&o);
+    assert!(
+        e.contains(&format!("mspinn train --resume {}", out.display())),
+        "{e}"
+    );
+    assert!(!trial.join("weights.safetensors").exists());
+    let o = mspinn(&["train", "--resume", out.to_str().unwrap(), "--quiet"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_unbroken(&iterations(&trial.join("metrics.csv")), 10, 20000);
+    assert_unbroken(&iterations(&trial.join("history.csv")), 10, 20000);
+}
+
+#[test]
+fn phase_boundaries_do_not_repeat_rows() {
+    let out = tmp("boundaries");
+    let o = mspinn(&[
+        "train",
+        "--preset",
+        "fig4-poisson",
+        "--trials",
+        "1",
+        "--widths",
+        "6",
+        "--nc",
+        "32",
+        "--schedule",
+        "30@1e-2,30@1e-3,lbfgs:5",
+        "--log-every",
+        "10",
+        "--quiet",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    for f in ["metrics.csv", "history.csv"] {
+        let its = iterations(&out.join("trial-000").join(f));
+        assert!(its.windows(2).all(|w| w[1] > w[0]), "{f}: {its:?}");
+        assert!(its.contains(&30) && its.contains(&60), "{f}: {its:?}");
+    }
+    // lbfgs:5 runs (and reports) at most 5 iterations, not one fewer.
+    let r: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("result.json")).unwrap()).unwrap();
+    let n = r["lbfgs_iterations"][0].as_u64().unwrap();
+    assert!(
+        n <= 5 && r["iterations"][0].as_u64().unwrap() == 60 + n,
+        "{r}"
+    );
+}
+
+#[test]
+fn config_typos_are_refused_with_the_nearest_name_and_optional_fields_are_optional() {
+    let dir = tmp("strict");
+    std::fs::create_dir_all(&dir).unwrap();
+    let problem = "[problem]\npreset = \"twoscale-poisson\"\neps = \"1/8\"\n";
+    let cases = [
+        ("[trainig]\ntrials = 1\n", "did you mean `training`"),
+        ("[network]\nwidht = [8]\n", "did you mean `widths`"),
+        (
+            "[points]\nn = 32\nknd = \"random\"\n",
+            "did you mean `kind`",
+        ),
+        ("[training]\nlbfgs_memory = 0\n", "lbfgs_memory"),
+    ];
+    for (k, (table, want)) in cases.iter().enumerate() {
+        let f = dir.join(format!("bad{k}.toml"));
+        std::fs::write(&f, format!("{problem}{table}")).unwrap();
+        let o = mspinn(&[
+            "train",
+            "--config",
+            f.to_str().unwrap(),
+            "--quiet",
+            "--out",
+            dir.join(format!("run{k}")).to_str().unwrap(),
+        ]);
+        assert!(!o.status.success(), "{table}");
+        assert!(stderr(&o).contains(want), "{table}: {}", stderr(&o));
+    }
+    // As the README says: every field under [network] (and the others) is optional.
+    let f = dir.join("widths-only.toml");
+    std::fs::write(
+        &f,
+        format!("{problem}[network]\nwidths = [8]\n[points]\nn = 32\n[training]\nschedule = \"10@1e-2\"\ntrials = 1\n"),
+    )
+    .unwrap();
+    let o = mspinn(&[
+        "train",
+        "--config",
+        f.to_str().unwrap(),
+        "--quiet",
+        "--out",
+        dir.join("ok").to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // solve reads the same file and refuses the same typos.
+    let o = mspinn(&[
+        "solve",
+        "--config",
+        dir.join("bad0.toml").to_str().unwrap(),
+        "--out",
+        dir.join("solve").to_str().unwrap(),
+    ]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("did you mean `training`"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn absurd_sizes_are_refused_at_once_naming_the_option() {
+    let out = tmp("sizes");
+    let o_ = out.to_str().unwrap();
+    let cases: [(&[&str], &str); 6] = [
+        (
+            &[
+                "train",
+                "--preset",
+                "fig4-poisson",
+                "--nc",
+                "1000000000000",
+                "--quiet",
+                "--out",
+                o_,
+            ],
+            "--nc",
+        ),
+        (
+            &[
+                "train",
+                "--preset",
+                "fig4-poisson",
+                "--widths",
+                "100000,100000",
+                "--quiet",
+                "--out",
+                o_,
+            ],
+            "widths",
+        ),
+        (&["ntk", "--nc", "1e20", "--json"], "--nc"),
+        (&["ntk", "--nc-eps2", "inf", "--json"], "--nc-eps2"),
+        (
+            &[
+                "solve",
+                "--preset",
+                "twoscale-darcy",
+                "--points",
+                "1000000000000",
+                "--out",
+                o_,
+            ],
+            "--points",
+        ),
+        (
+            &["bench", "--quick", "--threads", "100000", "--out", o_],
+            "--threads",
+        ),
+    ];
+    for (args, option) in cases {
+        let t = Instant::now();
+        let o = mspinn(args);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains(option), "{args:?}: {}", stderr(&o));
+        assert!(!stderr(&o).contains("panicked"), "{args:?}: {}", stderr(&o));
+        assert!(
+            t.elapsed() < Duration::from_secs(20),
+            "{args:?}: {:?}",
+            t.elapsed()
+        );
+    }
+    let o = mspinn(&[
+        "bench",
+        "--quick",
+        "--only",
+        "dense",
+        "--dense-sizes",
+        "10000000",
+        "--out",
+        o_,
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("--dense-sizes"), "{}", stderr(&o));
+    let o = mspinn(&["ntk", "--nc", "1e12", "--json"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("needs ~"), "{}", stderr(&o));
+}
+
+#[test]
+fn a_seed_that_would_wrap_is_refused() {
+    let out = tmp("seedwrap");
+    let max = u64::MAX.to_string();
+    let o = mspinn(&[
+        "train",
+        "--preset",
+        "fig4-poisson",
+        "--trials",
+        "2",
+        "--seed",
+        &max,
+        "--widths",
+        "6",
+        "--nc",
+        "32",
+        "--schedule",
+        "10@1e-2",
+        "--quiet",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("--seed"), "{}", stderr(&o));
 }

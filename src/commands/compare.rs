@@ -68,7 +68,11 @@ fn load(dir: &Path, label: String) -> Result<RunHistory> {
     for t in entries {
         let h = t.join("history.csv");
         if h.exists() {
-            trials.push(read_history(&h)?);
+            // An empty history (a trial stopped before its first row) has nothing to compare.
+            let rows = read_history(&h)?;
+            if !rows.is_empty() {
+                trials.push(rows);
+            }
         }
     }
     anyhow::ensure!(

@@ -9,12 +9,13 @@ use mspinn_ntk::{Method, NtkOptions, Scaling};
 use mspinn_train::Schedule;
 
 use crate::args::fmt_eps;
-use crate::args::{parse_eps_list, parse_usize_list};
+use crate::args::parse_eps_list;
 use crate::device::parse_device;
 use crate::flags::{
     DeviceArg, EngineArgs, InitKind, Operator, PointsKind, Precision, QuietArg, WidthsArgs,
 };
 use crate::run::ntk::{compute, write_outputs, NcRule, NtkDocument, NtkRequest, Weights};
+use mspinn_model::size_plan;
 
 #[derive(Args, Clone)]
 #[command(mut_arg("widths", |a| a.help(
@@ -123,13 +124,57 @@ impl NtkArgs {
         anyhow::ensure!(self.seeds >= 1, "--seeds must be at least 1");
         anyhow::ensure!(self.chunk_mb != Some(0), "--chunk-mb must be at least 1");
         let train: Option<Schedule> = self.train.as_deref().map(str::parse).transpose()?;
-        let nc = match self.nc_eps2 {
+        // Every N of the sweep as a count (no panic on 1e20 or inf), and the largest checked
+        // against the memory before anything is allocated.
+        let (nc, largest) = match self.nc_eps2 {
             Some(c) => {
-                anyhow::ensure!(c > 0.0, "--nc-eps2 must be > 0");
-                NcRule::EpsSquared(c)
+                anyhow::ensure!(
+                    c.is_finite() && c > 0.0,
+                    "--nc-eps2 {c}: must be finite and > 0"
+                );
+                let mut largest = 0;
+                for &e in &eps {
+                    let n = size_plan::count_from_f64("--nc-eps2", (c / (e * e)).ceil())?;
+                    largest = largest.max(n);
+                }
+                (NcRule::EpsSquared(c), largest)
             }
-            None => NcRule::List(parse_usize_list(&self.nc).context("--nc")?),
+            None => {
+                let list: Vec<usize> = self
+                    .nc
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|t| !t.is_empty())
+                    .map(|t| size_plan::parse_count("--nc", t))
+                    .collect::<std::result::Result<_, _>>()?;
+                anyhow::ensure!(!list.is_empty(), "--nc: empty list {:?}", self.nc);
+                anyhow::ensure!(!list.contains(&0), "--nc: counts must be at least 1");
+                let largest = list.iter().copied().max().unwrap_or(0) as u64;
+                (NcRule::List(list), largest)
+            }
         };
+        {
+            let option = if self.nc_eps2.is_some() {
+                "--nc-eps2"
+            } else {
+                "--nc"
+            };
+            let method = match self.method {
+                MethodKind::Auto => size_plan::NtkMethod::Auto,
+                MethodKind::Dense => size_plan::NtkMethod::Dense,
+                MethodKind::Gram => size_plan::NtkMethod::Gram,
+            };
+            let w: Vec<u128> = widths.iter().map(|&x| x as u128).collect();
+            let chunk = self.chunk_mb.map_or(256u128 << 20, |mb| (mb as u128) << 20);
+            // N_c collocation rows plus the two boundary rows.
+            let needs = size_plan::ntk_bytes(largest as u128 + 2, &w, method, chunk);
+            size_plan::check_fits(
+                &format!("{option} (largest N_c {largest}, {:?} NTK)", self.method),
+                needs,
+                size_plan::available_memory(),
+                &format!("lower {option}, or the widths"),
+            )?;
+        }
         let weights = match (&self.weights, &self.checkpoint) {
             (Some(w), _) => Weights::File(w.clone()),
             (None, Some(dir)) => Weights::Checkpoint(dir.clone()),

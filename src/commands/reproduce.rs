@@ -229,17 +229,18 @@ fn fig4(dir: &Path, quick: bool, device: &Device, multi: &MultiProgress) -> Resu
             spec.training.schedule = s.scaled(1.0 / 200.0, 60).to_string();
             spec.training.trials = 2;
         }
+        spec.training.log_every = 50;
+        spec.training.checkpoint_every = 10000;
         let opts = TrainOptions {
-            log_every: 50,
-            checkpoint_every: 10000,
             lbfgs: LbfgsOptions::default(),
             ..Default::default()
         };
+        // reproduce owns its sub-folders: a second reproduce replaces them.
         let r = run_trials(
             &spec,
             device,
             &dir.join(format!("fig4-{method}")),
-            false,
+            crate::output::FolderMode::Overwrite,
             None,
             opts,
             Some(multi),

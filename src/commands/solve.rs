@@ -41,12 +41,17 @@ pub fn load_problem(
         (None, Some(path)) => {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("cannot read {}", path.display()))?;
+            // The tables `train` reads may be there too; anything else is a typo.
             #[derive(serde::Deserialize)]
+            #[serde(deny_unknown_fields)]
+            #[allow(dead_code)]
             struct File {
                 problem: ProblemConfig,
+                network: Option<crate::run::spec::NetworkSpec>,
+                points: Option<crate::run::spec::PointsSpec>,
+                training: Option<crate::run::spec::TrainingSpec>,
             }
-            let f: File = toml::from_str(&text)
-                .with_context(|| format!("{}: not a valid problem file", path.display()))?;
+            let f: File = crate::config::parse_toml(&text, &path.display().to_string())?;
             f.problem
         }
         (None, None) => anyhow::bail!("give a problem: --preset NAME or --config FILE.toml"),
@@ -58,6 +63,15 @@ pub fn load_problem(
 pub fn run(a: SolveArgs) -> Result<()> {
     let (problem, _) = load_problem(a.preset.as_deref(), a.config.as_ref(), a.eps.eps)?;
     anyhow::ensure!(a.points >= 2, "--points must be at least 2");
+    {
+        use mspinn_model::size_plan::{available_memory, check_fits, solve_bytes};
+        check_fits(
+            &format!("--points {}", a.points),
+            solve_bytes(a.points as u128),
+            available_memory(),
+            "lower --points",
+        )?;
+    }
     let (x, u) = reference_on_grid(&problem, a.points)?;
     let ubar = problem.homogenized_solution(&x)?;
     let dir = run_dir(&a.out)?;

@@ -15,6 +15,7 @@ use crate::flags::{
     ActivationKind, DeviceArg, EngineArgs, EpsArg, InitKind, PointsKind, Precision, QuietArg,
     WidthsArgs,
 };
+use crate::output::FolderMode;
 use crate::run::{preset_spec, run_trials, Overrides, TrainResult, TrainSpec};
 
 #[derive(Args, Clone)]
@@ -85,15 +86,18 @@ pub struct TrainArgs {
     /// f32 or f64 [default: the preset's or run file's].
     #[arg(long, value_enum)]
     pub dtype: Option<Precision>,
-    /// Log the loss every this many iterations.
-    #[arg(long, default_value_t = 100)]
-    pub log_every: u64,
-    /// Checkpoint every this many iterations.
-    #[arg(long, default_value_t = 5000)]
-    pub checkpoint_every: u64,
-    /// Run folder.
+    /// Log the loss every this many iterations [default: 100, or the resumed run's].
+    #[arg(long)]
+    pub log_every: Option<u64>,
+    /// Checkpoint every this many iterations [default: 5000, or the resumed run's].
+    #[arg(long)]
+    pub checkpoint_every: Option<u64>,
+    /// Run folder (it must not hold another run unless --overwrite or --resume).
     #[arg(long, default_value = "runs/train")]
     pub out: PathBuf,
+    /// Replace the run in --out: its config, results and trial folders are removed first.
+    #[arg(long, conflicts_with = "resume")]
+    pub overwrite: bool,
     #[command(flatten)]
     pub quiet: QuietArg,
 }
@@ -136,36 +140,42 @@ impl TrainArgs {
             trials: self.trials,
             seed: self.seed,
             dtype: self.dtype,
+            log_every: self.log_every,
+            checkpoint_every: self.checkpoint_every,
         })
     }
 
-    /// The spec to train, the run folder and whether it resumes.
-    pub fn spec(&self) -> Result<(TrainSpec, PathBuf, bool)> {
+    /// The spec to train, the run folder and how to treat what it holds.
+    pub fn spec(&self) -> Result<(TrainSpec, PathBuf, FolderMode)> {
         let o = self.overrides()?;
         if let Some(dir) = &self.resume {
-            return Ok((TrainSpec::resume(dir, &o)?, dir.clone(), true));
+            return Ok((TrainSpec::resume(dir, &o)?, dir.clone(), FolderMode::Resume));
         }
         let base = match (&self.preset, &self.config) {
             (Some(p), _) => preset_spec(p)?,
             (None, Some(path)) => TrainSpec::from_file(path)?,
             (None, None) => bail!("give --preset NAME, --config FILE.toml or --resume DIR"),
         };
-        Ok((base.with_overrides(&o)?, self.out.clone(), false))
+        let mode = if self.overwrite {
+            FolderMode::Overwrite
+        } else {
+            FolderMode::Fresh
+        };
+        Ok((base.with_overrides(&o)?, self.out.clone(), mode))
     }
 }
 
 pub fn run(a: TrainArgs) -> Result<()> {
-    let (spec, out, resume) = a.spec()?;
+    let (spec, out, mode) = a.spec()?;
     let device = parse_device(&a.device.device)?;
     let multi = (!a.quiet.quiet).then(MultiProgress::new);
     let opts = TrainOptions {
-        log_every: a.log_every,
-        checkpoint_every: a.checkpoint_every,
         lbfgs: LbfgsOptions::default(),
         engine: a.engine.config(),
+        interrupt: Some(crate::interrupt::install()),
         ..Default::default()
     };
-    let r = run_trials(&spec, &device, &out, resume, a.jobs, opts, multi.as_ref())?;
+    let r = run_trials(&spec, &device, &out, mode, a.jobs, opts, multi.as_ref())?;
     print_summary(&r, &out);
     Ok(())
 }

@@ -17,4 +17,4 @@ pub mod trials;
 
 pub use history::{read_history, HistoryRow};
 pub use spec::{preset_spec, Overrides, TrainSpec};
-pub use trials::{prepare, reference_on_grid, run_trials, TrainResult};
+pub use trials::{prepare, reference_on_grid, run_trials, Interrupted, TrainResult};

@@ -15,6 +15,7 @@ use crate::flags::{PointsKind, Precision};
 
 /// Everything that defines a training run: written as the run folder's config.toml.
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct TrainSpec {
     pub problem: ProblemConfig,
     pub network: NetworkSpec,
@@ -22,7 +23,9 @@ pub struct TrainSpec {
     pub training: TrainingSpec,
 }
 
+/// Every field is optional in a run file (the fig4-darcy preset's values fill in).
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct NetworkSpec {
     pub widths: Vec<usize>,
     pub activation: Activation,
@@ -31,12 +34,14 @@ pub struct NetworkSpec {
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct PointsSpec {
     pub kind: String,
     pub n: usize,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct TrainingSpec {
     pub schedule: String,
     pub lambda: f64,
@@ -52,14 +57,61 @@ pub struct TrainingSpec {
     /// Initial LM damping τ (μ₀ = τ, or τ·max diag JᵀJ for identity damping).
     #[serde(default = "default_lm_tau")]
     pub lm_tau: f64,
+    /// Rows in metrics.csv and history.csv every this many iterations (`--log-every`).
+    pub log_every: u64,
+    /// A checkpoint every this many iterations (`--checkpoint-every`).
+    pub checkpoint_every: u64,
 }
 
 fn default_lm_tau() -> f64 {
     LmOptions::default().tau
 }
 
+pub const DEFAULT_LOG_EVERY: u64 = 100;
+pub const DEFAULT_CHECKPOINT_EVERY: u64 = 5000;
+
+impl Default for NetworkSpec {
+    /// The paper's 4 × 40 tanh network, Glorot-normal, seed 0.
+    fn default() -> Self {
+        NetworkSpec {
+            widths: vec![40; 4],
+            activation: Activation::Tanh,
+            init: Init::GlorotNormal,
+            seed: 0,
+        }
+    }
+}
+
+impl Default for PointsSpec {
+    fn default() -> Self {
+        PointsSpec {
+            kind: "endpoints".into(),
+            n: 1024,
+        }
+    }
+}
+
+impl Default for TrainingSpec {
+    /// The fig4-darcy preset's training.
+    fn default() -> Self {
+        TrainingSpec {
+            schedule: FIG4_ADAM_DARCY.into(),
+            lambda: 2.0,
+            trials: 10,
+            dtype: "f64".into(),
+            lbfgs_memory: 50,
+            lm_space: SolveSpace::Auto,
+            lm_damping: Damping::Marquardt,
+            lm_tau: default_lm_tau(),
+            log_every: DEFAULT_LOG_EVERY,
+            checkpoint_every: DEFAULT_CHECKPOINT_EVERY,
+        }
+    }
+}
+
 /// A run file may leave out any table but [problem].
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct RunFile {
     problem: ProblemConfig,
     network: Option<NetworkSpec>,
@@ -89,6 +141,8 @@ pub fn preset_spec(name: &str) -> Result<TrainSpec> {
         lm_space: SolveSpace::Auto,
         lm_damping: Damping::Marquardt,
         lm_tau: default_lm_tau(),
+        log_every: DEFAULT_LOG_EVERY,
+        checkpoint_every: DEFAULT_CHECKPOINT_EVERY,
     };
     let pts = |n: usize| PointsSpec {
         kind: "endpoints".into(),
@@ -151,9 +205,22 @@ pub struct Overrides {
     pub trials: Option<usize>,
     pub seed: Option<u64>,
     pub dtype: Option<Precision>,
+    /// `--log-every` and `--checkpoint-every`: stored in config.toml, so a resume keeps them;
+    /// a resume may change them.
+    pub log_every: Option<u64>,
+    pub checkpoint_every: Option<u64>,
 }
 
 impl Overrides {
+    fn apply_logging(&self, t: &mut TrainingSpec) {
+        if let Some(n) = self.log_every {
+            t.log_every = n;
+        }
+        if let Some(n) = self.checkpoint_every {
+            t.checkpoint_every = n;
+        }
+    }
+
     /// The flags of the overrides that would change what a run already computed: all but
     /// `--schedule` and `--trials`.
     fn changing(&self) -> Vec<&'static str> {
@@ -185,7 +252,7 @@ impl TrainSpec {
     pub fn from_file(path: &Path) -> Result<TrainSpec> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read {}", path.display()))?;
-        let f: RunFile = toml::from_str(&text).with_context(|| format!("{}", path.display()))?;
+        let f: RunFile = crate::config::parse_toml(&text, &path.display().to_string())?;
         let d = preset_spec("fig4-darcy")?;
         Ok(TrainSpec {
             problem: f.problem,
@@ -203,7 +270,7 @@ impl TrainSpec {
         let text = std::fs::read_to_string(dir.join("config.toml"))
             .with_context(|| format!("--resume {}: no config.toml there", dir.display()))?;
         let mut spec: TrainSpec =
-            toml::from_str(&text).with_context(|| format!("{}/config.toml", dir.display()))?;
+            crate::config::parse_toml(&text, &format!("{}/config.toml", dir.display()))?;
         let given = o.changing();
         anyhow::ensure!(
             given.is_empty(),
@@ -221,6 +288,7 @@ impl TrainSpec {
             );
             spec.training.trials = t;
         }
+        o.apply_logging(&mut spec.training);
         if let Some(sc) = &o.schedule {
             let (was, now): (Schedule, Schedule) = (spec.training.schedule.parse()?, sc.parse()?);
             anyhow::ensure!(
@@ -292,6 +360,7 @@ impl TrainSpec {
         if let Some(d) = a.dtype {
             s.training.dtype = d.name().into();
         }
+        a.apply_logging(&mut s.training);
         Ok(self)
     }
 }

@@ -2,6 +2,7 @@
 //! each (checkpoints, history.csv, weights), result.json, predictions and plots.
 
 use std::path::Path;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -19,7 +20,40 @@ use super::outputs::{plot_run, write_predictions};
 use super::spec::TrainSpec;
 use crate::args::{dtype_name, parse_dtype};
 use crate::device::device_name;
-use crate::output::{build_info, run_dir, write_json, write_toml, BuildInfo};
+use crate::output::{
+    build_info, claim_run_dir, run_dir, write_json, write_toml, BuildInfo, FolderMode,
+};
+
+/// A run stopped by SIGINT/SIGTERM (or [`TrainOptions::interrupt`]): every trial wrote a
+/// checkpoint and flushed its rows; `mspinn train --resume DIR` continues it. `main` exits 130.
+#[derive(Debug)]
+pub struct Interrupted {
+    pub dir: std::path::PathBuf,
+}
+
+impl std::fmt::Display for Interrupted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "interrupted; checkpoints and histories are on disk. Resume with:\n  mspinn train --resume {}",
+            shell_quote(&self.dir.display().to_string())
+        )
+    }
+}
+
+impl std::error::Error for Interrupted {}
+
+/// `s` quoted for a POSIX shell where it needs to be.
+fn shell_quote(s: &str) -> String {
+    if !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/._-+=:,@".contains(c))
+    {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
+}
 
 /// The result.json of a training run.
 #[derive(Serialize, Clone, Debug)]
@@ -94,20 +128,43 @@ pub fn prepare(spec: &TrainSpec, device: &Device) -> Result<Prepared> {
 /// A finished trial: its network on the metrics grid, its training record, its seed.
 pub type TrialOutput = (Vec<f64>, TrainOutcome, u64);
 
-/// Trains every trial of `spec` into `out` and writes result.json, predictions and plots.
+/// Trains every trial of `spec` into `out` and writes result.json, predictions and plots. The
+/// folder is locked for the whole run and, unless `mode` resumes or overwrites, must not hold
+/// another run ([`claim_run_dir`]).
 pub fn run_trials(
     spec: &TrainSpec,
     device: &Device,
     out: &Path,
-    resume: bool,
+    mode: FolderMode,
     jobs: Option<usize>,
     opts: TrainOptions,
     multi: Option<&MultiProgress>,
 ) -> Result<TrainResult> {
     let start = Instant::now();
-    let prep = prepare(spec, device)?;
+    let resume = mode == FolderMode::Resume;
     anyhow::ensure!(spec.training.trials >= 1, "--trials must be at least 1");
-    let dir = run_dir(out)?;
+    // Trial k has seed + k: refuse a seed range that would wrap past 2^64 − 1 (to 0).
+    anyhow::ensure!(
+        spec.network
+            .seed
+            .checked_add(spec.training.trials as u64 - 1)
+            .is_some(),
+        "--seed {} with --trials {}: trial k has seed + k, which passes 2^64 − 1; give a smaller --seed",
+        spec.network.seed,
+        spec.training.trials
+    );
+    check_training_size(spec, jobs)?;
+    anyhow::ensure!(
+        spec.training.lbfgs_memory >= 1,
+        "training.lbfgs_memory = 0: L-BFGS keeps at least one correction pair"
+    );
+    let prep = prepare(spec, device)?;
+    // The logging cadence is part of the run (config.toml), so a resume keeps it.
+    let mut opts = opts;
+    opts.log_every = spec.training.log_every;
+    opts.checkpoint_every = spec.training.checkpoint_every;
+    let _lock = claim_run_dir(out, mode)?;
+    let dir = out.to_path_buf();
     write_toml(&dir.join("config.toml"), spec)?;
     let trials = spec.training.trials;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -128,7 +185,8 @@ pub fn run_trials(
             scope.spawn(|| loop {
                 let k = {
                     let mut n = next.lock().expect("trial queue");
-                    if *n >= trials || first_error.lock().expect("error slot").is_some() {
+                    let stop = opts.interrupt.is_some_and(|f| f.load(Ordering::SeqCst));
+                    if *n >= trials || stop || first_error.lock().expect("error slot").is_some() {
                         return;
                     }
                     *n += 1;
@@ -150,6 +208,9 @@ pub fn run_trials(
     });
     if let Some(e) = first_error.into_inner().expect("error slot") {
         return Err(e);
+    }
+    if opts.interrupt.is_some_and(|f| f.load(Ordering::SeqCst)) {
+        return Err(Interrupted { dir }.into());
     }
     let done: Vec<TrialOutput> = results
         .into_inner()
@@ -194,7 +255,8 @@ pub fn run_trials(
     };
     write_json(&dir.join("result.json"), &result)?;
     write_predictions(&dir, &grid, &exact, ubar.as_deref(), &preds)?;
-    plot_run(
+    // The results are on disk: a plot that cannot be drawn is a warning, not a failed run.
+    if let Err(e) = plot_run(
         &dir,
         &prep.problem,
         &grid,
@@ -202,8 +264,49 @@ pub fn run_trials(
         ubar.as_deref(),
         &preds,
         &done,
-    )?;
+    ) {
+        eprintln!(
+            "warning: the results are in {}, but the plots could not be drawn: {e:#}",
+            dir.display()
+        );
+    }
     Ok(result)
+}
+
+/// Refuses, before anything is allocated, a run whose points, widths and trials need more memory
+/// than this machine has, naming the options to change.
+fn check_training_size(spec: &TrainSpec, jobs: Option<usize>) -> Result<()> {
+    use mspinn_model::size_plan::{available_memory, check_fits, training_bytes, TrainingSize};
+    let dtype = parse_dtype(&spec.training.dtype)?;
+    let widths: Vec<u128> = spec.network.widths.iter().map(|&w| w as u128).collect();
+    let trials = spec.training.trials as u128;
+    let mut size = TrainingSize::new(spec.points.n as u128, &widths, trials, dtype);
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as u128;
+    size.concurrent = jobs.map_or(cores, |j| j as u128).clamp(1, trials.max(1));
+    let schedule: Schedule = spec.training.schedule.parse()?;
+    size.second_order = schedule.phases.iter().any(|p| {
+        matches!(
+            p,
+            mspinn_train::Phase::Lm { .. } | mspinn_train::Phase::Gn { .. }
+        )
+    });
+    size.lbfgs_memory = spec.training.lbfgs_memory as u128;
+    check_fits(
+        &format!(
+            "training (--nc {}, widths {}, --trials {})",
+            spec.points.n,
+            if spec.network.widths.len() > 6 {
+                format!("{} layers", spec.network.widths.len())
+            } else {
+                format!("{:?}", spec.network.widths)
+            },
+            spec.training.trials
+        ),
+        training_bytes(&size),
+        available_memory(),
+        "lower --nc, --widths/--depth/--width or --trials",
+    )?;
+    Ok(())
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -251,10 +354,15 @@ fn train_one(
         std::fs::write(&hist, format!("{HISTORY_HEADER}\n"))
             .with_context(|| format!("writing {}", hist.display()))?;
     }
+    o.history_files = vec![hist.clone()];
     o.on_log = Some(history_hook(hist, grid.clone(), exact, o.on_log.take()));
     let outcome = Trainer::new(&mlp, &prep.set, &prep.schedule, o.clone()).run(resume_this)?;
     if let Progress::Bar(b) = &o.progress {
         b.finish_with_message(format!("loss {:.3e}", outcome.final_loss.total));
+    }
+    if !outcome.completed {
+        // Stopped early: the checkpoint holds the state; no final weights yet.
+        return Ok((Vec::new(), outcome));
     }
     mlp.save(&tdir.join("weights.safetensors"))?;
     Ok((mlp.eval_points(&grid)?, outcome))

@@ -221,7 +221,9 @@ impl<I: State<Param = Vec<f64>, Float = f64>> Observe<I> for IterCounter {
         state: &I,
         _kv: &KV,
     ) -> std::result::Result<(), argmin::core::Error> {
-        let k = state.get_iter();
+        // argmin counts from 0 and increments after the observers: the iteration just done is
+        // number k + 1 (an `lbfgs:N` phase reports N, not N − 1).
+        let k = state.get_iter() + 1;
         self.iters.set(k);
         if self.every > 0 && k.is_multiple_of(self.every) {
             if let Some(theta) = state.get_param() {

@@ -94,6 +94,20 @@ fn resume_after_interruption_is_bit_identical() {
         .run(false)
         .unwrap();
     assert!(!o.completed);
+    // Turn the checkpoint into the format written before the manifest named its weights
+    // (a fixed checkpoint.safetensors, no last_logged): it still resumes.
+    let ck = d2.join("checkpoints");
+    let mut pos: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(ck.join("checkpoint.json")).unwrap()).unwrap();
+    let obj = pos.as_object_mut().unwrap();
+    let w = obj.remove("weights").unwrap();
+    obj.remove("last_logged");
+    std::fs::rename(
+        ck.join(w.as_str().unwrap()),
+        ck.join("checkpoint.safetensors"),
+    )
+    .unwrap();
+    std::fs::write(ck.join("checkpoint.json"), pos.to_string()).unwrap();
     let b2 = net(99); // different initial weights: everything must come from the checkpoint
     let o = Trainer::new(&b2, &set, &schedule, opts(&d2, Some(41)))
         .run(true)
@@ -110,18 +124,18 @@ fn resume_after_interruption_is_bit_identical() {
         pa.iter().zip(&pb).all(|(x, y)| x.to_bits() == y.to_bits()),
         "resumed weights differ"
     );
-    // The metrics file has the whole history once.
-    let csv = std::fs::read_to_string(d2.join("metrics.csv")).unwrap();
-    let its: Vec<u64> = csv
-        .lines()
-        .skip(1)
-        .map(|l| l.split(',').next().unwrap().parse().unwrap())
-        .collect();
-    assert_eq!(its.first(), Some(&0));
-    assert!(
-        its.windows(2).all(|w| w[0] <= w[1]),
-        "iterations not monotone: {its:?}"
-    );
+    // The metrics file has the whole history once: the uninterrupted run's rows, no row
+    // repeated (not at the resumes, not at the phase boundary) and none lost.
+    let its = |d: &std::path::Path| -> Vec<u64> {
+        std::fs::read_to_string(d.join("metrics.csv"))
+            .unwrap()
+            .lines()
+            .skip(1)
+            .map(|l| l.split(',').next().unwrap().parse().unwrap())
+            .collect()
+    };
+    assert_eq!(its(&d2), its(&d1));
+    assert_eq!(its(&d1), vec![0, 5, 10, 15, 20, 25, 30, 35, 40, 45, 50, 55]);
     // A resume under another schedule is refused.
     let other: Schedule = "10@1e-3".parse().unwrap();
     assert!(Trainer::new(&net(3), &set, &other, opts(&d2, None))
@@ -274,4 +288,20 @@ fn divergence_stops_with_iteration_and_keeps_checkpoint() {
         other => panic!("expected Diverged, got {other}"),
     }
     assert!(err.to_string().contains("iteration"));
+}
+
+#[test]
+fn lbfgs_n_runs_and_reports_n_iterations() {
+    // Far from converged after 4 iterations: the cap, not a tolerance, ends the run.
+    let set = poisson_set(48);
+    let mlp = net(5);
+    let opts = mspinn_train::lbfgs::LbfgsOptions {
+        max_iters: 4,
+        tol_grad: 0.0,
+        tol_cost: 0.0,
+        ..Default::default()
+    };
+    let mut ev = cpu(&mlp);
+    let out = mspinn_train::lbfgs::run_lbfgs(&mut ev, &mlp, &set, &opts, &|_, _| {}).unwrap();
+    assert_eq!(out.iterations, 4, "{}", out.reason);
 }

@@ -106,6 +106,46 @@ fn sizes(given: Option<&str>, name: &str, default: &[usize]) -> Result<Vec<usize
     }
 }
 
+/// Refuses, before anything is allocated, sizes whose largest measurement (4 × 40 network, f64)
+/// needs more memory than this machine has, naming the option.
+fn check_bench_sizes(step: &[usize], dense: &[usize], gram: &[usize], gemm_n: usize) -> Result<()> {
+    use mspinn_model::size_plan::{
+        available_memory, check_fits, ntk_bytes, training_bytes, Bytes, NtkMethod, TrainingSize,
+    };
+    let widths = [40u128; 4];
+    let max = |v: &[usize]| v.iter().copied().max().unwrap_or(0) as u128;
+    let avail = available_memory();
+    let mut step_size = TrainingSize::new(max(step), &widths, 1, candle_core::DType::F64);
+    step_size.lbfgs_memory = 50;
+    let checks = [
+        ("--sizes", max(step), training_bytes(&step_size)),
+        (
+            "--dense-sizes",
+            max(dense),
+            ntk_bytes(max(dense) + 2, &widths, NtkMethod::Dense, 256 << 20),
+        ),
+        (
+            "--gram-sizes",
+            max(gram),
+            ntk_bytes(max(gram) + 2, &widths, NtkMethod::Gram, 256 << 20),
+        ),
+        (
+            "--gemm-n",
+            gemm_n as u128,
+            Bytes::of((gemm_n as u128).saturating_mul(gemm_n as u128), 3 * 8),
+        ),
+    ];
+    for (option, n, needs) in checks {
+        check_fits(
+            &format!("{option} {n}"),
+            needs,
+            avail,
+            &format!("lower {option}"),
+        )?;
+    }
+    Ok(())
+}
+
 pub fn run(a: BenchArgs) -> Result<()> {
     let doc = compute(&a)?;
     let dir = run_dir(&a.out)?;
@@ -136,7 +176,8 @@ pub fn run(a: BenchArgs) -> Result<()> {
 /// Runs every requested measurement.
 pub fn compute(a: &BenchArgs) -> Result<BenchDocument> {
     if let Some(t) = a.threads {
-        anyhow::ensure!(t >= 1, "--threads must be at least 1");
+        use mspinn_model::size_plan::{available_cores, check_threads};
+        check_threads("--threads", t, available_cores())?;
         // Before any kernel runs: rayon's global pool and candle read it once, on first use.
         std::env::set_var("RAYON_NUM_THREADS", t.to_string());
     }
@@ -225,6 +266,7 @@ pub fn compute(a: &BenchArgs) -> Result<BenchDocument> {
         let step = sizes(a.sizes.as_deref(), "sizes", step_default)?;
         let dense = sizes(a.dense_sizes.as_deref(), "dense-sizes", dense_default)?;
         let gram = sizes(a.gram_sizes.as_deref(), "gram-sizes", gram_default)?;
+        check_bench_sizes(&step, &dense, &gram, gemm_n)?;
         for &dtype in &dtypes {
             let mut push = |measure: &'static str, nc: usize| {
                 jobs.push(Job {

@@ -307,8 +307,19 @@ pub fn compute(a: &NtkRequest) -> Result<NtkDocument> {
 /// metadata (every file mspinn writes has them), in the request's dtype. A file written before
 /// the metadata existed is read as a tanh network, the only activation those runs offered.
 fn load_network(path: &std::path::Path, dtype: DType, device: &Device) -> Result<Mlp> {
-    Ok(match mspinn_model::mlp::read_config(path)? {
+    let mlp = match mspinn_model::mlp::read_config(path)? {
         Some(_) => Mlp::load_with_config(path, device)?.to(dtype, device)?,
         None => Mlp::load(path, Activation::Tanh, dtype, device)?,
-    })
+    };
+    // Non-finite weights would surface as a failed eigen-decomposition: name them here.
+    let theta = mlp.flat_params()?;
+    let bad = theta.iter().filter(|v| !v.is_finite()).count();
+    anyhow::ensure!(
+        bad == 0,
+        "{}: {bad} of the {} weights are NaN or infinite (a diverged run?); the NTK of such a \
+         network is meaningless",
+        path.display(),
+        theta.len()
+    );
+    Ok(mlp)
 }

@@ -13,6 +13,7 @@
 use std::fs::OpenOptions;
 use std::io::Write;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -62,6 +63,14 @@ pub struct TrainOptions {
     /// Which evaluator computes the loss, gradients, residuals and Jacobians (built once per
     /// [`Trainer::run`]).
     pub engine: EngineConfig,
+    /// Set (by a SIGINT/SIGTERM handler, say) to stop as if `stop_after` were reached: Adam
+    /// phases stop after the current step, other phases (atomic) at their end; a checkpoint is
+    /// written and the rows flushed, and the outcome is not `completed`.
+    pub interrupt: Option<&'static AtomicBool>,
+    /// Files in the run folder besides metrics.csv whose rows start with the iteration (the
+    /// CLI's history.csv): a resume truncates them with metrics.csv to the checkpoint's last
+    /// logged iteration.
+    pub history_files: Vec<PathBuf>,
 }
 
 /// See [`TrainOptions::on_log`].
@@ -79,6 +88,8 @@ impl Default for TrainOptions {
             stop_after: None,
             on_log: None,
             engine: EngineConfig::default(),
+            interrupt: None,
+            history_files: Vec::new(),
         }
     }
 }
@@ -194,6 +205,10 @@ impl<'a> Trainer<'a> {
             b.set_position(st.pos.global_iter);
         }
         while st.pos.phase < self.schedule.phases.len() {
+            if self.interrupted() {
+                self.save_checkpoint(&mut st)?;
+                return Ok(st.outcome(false));
+            }
             match self.schedule.phases[st.pos.phase] {
                 Phase::Adam { iters, lr } => {
                     if self.adam_phase(ev, &mut st, iters, lr)? == PhaseEnd::Stopped {
@@ -208,8 +223,6 @@ impl<'a> Trainer<'a> {
             st.pos.phase += 1;
             st.pos.iter_in_phase = 0;
             self.save_checkpoint(&mut st)?;
-            self.append_rows(&st.rows)?;
-            st.rows.clear();
         }
         let mut out = st.outcome(true);
         if let Some(all) = self.read_all_rows() {
@@ -231,6 +244,8 @@ impl<'a> Trainer<'a> {
             schedule: sched_str.clone(),
             seed: self.mlp.config().seed,
             seconds: 0.0,
+            last_logged: None,
+            weights: None,
         };
         let mut adam = Adam::new(vars.clone())?;
         if let (true, Some(dir)) = (resume, self.checkpoint_dir()) {
@@ -252,6 +267,8 @@ impl<'a> Trainer<'a> {
                 });
             }
             pos = ck.position;
+            // Rows logged after the checkpoint are logged again by this run: drop them.
+            self.truncate_logs(&pos)?;
             // Later checkpoints belong to the (possibly extended) schedule of this run.
             pos.schedule = sched_str;
             if pos.seconds == 0.0 {
@@ -266,6 +283,7 @@ impl<'a> Trainer<'a> {
         }
         Ok(RunState {
             start: Clock::continuing(pos.seconds),
+            last_row: pos.last_logged,
             pos,
             adam,
             grad: Gradient::default(),
@@ -281,11 +299,52 @@ impl<'a> Trainer<'a> {
         })
     }
 
-    /// Writes a checkpoint of the current position (when there is a run folder).
+    /// Whether the run was asked to stop ([`TrainOptions::interrupt`]).
+    fn interrupted(&self) -> bool {
+        self.opts
+            .interrupt
+            .is_some_and(|f| f.load(Ordering::SeqCst))
+    }
+
+    /// Keeps, in metrics.csv and the history files, the header and the rows up to the
+    /// checkpoint's last logged iteration (before its iteration for older checkpoints).
+    fn truncate_logs(&self, pos: &LoopPosition) -> Result<()> {
+        let Some(dir) = &self.opts.run_dir else {
+            return Ok(());
+        };
+        let keep = |it: u64| match pos.last_logged {
+            Some(last) => it <= last,
+            None => it < pos.global_iter,
+        };
+        let files = std::iter::once(dir.join("metrics.csv")).chain(self.opts.history_files.clone());
+        for path in files {
+            let Ok(text) = std::fs::read_to_string(&path) else {
+                continue;
+            };
+            let mut out = String::with_capacity(text.len());
+            for (i, line) in text.lines().enumerate() {
+                let it = line.split(',').next().and_then(|f| f.parse::<u64>().ok());
+                if i == 0 || it.is_some_and(keep) {
+                    out.push_str(line);
+                    out.push('\n');
+                }
+            }
+            if out != text {
+                checkpoint::atomic_write(&path, out.as_bytes())?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes a checkpoint of the current position (when there is a run folder), after the rows
+    /// logged so far: the checkpoint records the last of them, which a resume truncates to.
     fn save_checkpoint(&self, st: &mut RunState) -> Result<()> {
+        self.append_rows(&st.rows)?;
+        st.rows.clear();
         if let Some(dir) = self.checkpoint_dir() {
             let pos = LoopPosition {
                 seconds: st.start.elapsed().as_secs_f64(),
+                last_logged: st.last_row,
                 ..st.pos.clone()
             };
             st.last_checkpoint = checkpoint::save(&dir, self.mlp, &st.adam.state()?, &pos)?

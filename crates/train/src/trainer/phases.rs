@@ -29,6 +29,9 @@ pub(super) struct RunState {
     pub last_checkpoint: String,
     pub start: Clock,
     pub bar: Option<ProgressBar>,
+    /// The iteration of the last row logged (on disk or in `rows`): a phase does not log an
+    /// iteration twice (its first row is the previous phase's last).
+    pub last_row: Option<u64>,
 }
 
 impl RunState {
@@ -42,6 +45,17 @@ impl RunState {
             completed,
             rows: self.rows,
         }
+    }
+
+    /// Queues a row (and remembers its iteration).
+    pub fn push(&mut self, row: LogRow) {
+        self.last_row = Some(row.iteration);
+        self.rows.push(row);
+    }
+
+    /// Whether `iteration` still needs a row.
+    pub fn unlogged(&self, iteration: u64) -> bool {
+        self.last_row.is_none_or(|last| iteration > last)
     }
 }
 
@@ -67,9 +81,8 @@ impl Trainer<'_> {
             st.adam = Adam::new(self.mlp.vars())?;
         }
         while st.pos.iter_in_phase < iters {
-            if self.opts.stop_after == Some(st.pos.global_iter) {
+            if self.opts.stop_after == Some(st.pos.global_iter) || self.interrupted() {
                 self.save_checkpoint(st)?;
-                self.append_rows(&st.rows)?;
                 return Ok(PhaseEnd::Stopped);
             }
             st.terms = ev.loss_and_grad(self.mlp, self.set, &mut st.grad)?;
@@ -84,9 +97,8 @@ impl Trainer<'_> {
             if st.pos.global_iter == 0 || (every > 0 && st.pos.global_iter.is_multiple_of(every)) {
                 self.save_checkpoint(st)?;
             }
-            if st.pos.iter_in_phase.is_multiple_of(log_every) {
-                st.rows
-                    .push(self.row(&st.pos, "adam", lr, &st.terms, &st.start));
+            if st.pos.iter_in_phase.is_multiple_of(log_every) && st.unlogged(st.pos.global_iter) {
+                st.push(self.row(&st.pos, "adam", lr, &st.terms, &st.start));
                 self.log_hook(
                     st.pos.global_iter,
                     st.start.elapsed().as_secs_f64(),
@@ -113,8 +125,11 @@ impl Trainer<'_> {
             }
         }
         st.terms = ev.loss(self.mlp, self.set)?;
-        st.rows
-            .push(self.row(&st.pos, "adam", lr, &st.terms, &st.start));
+        if !st.unlogged(st.pos.global_iter) {
+            // A zero-length phase: its row is the previous one's.
+            return Ok(PhaseEnd::Done);
+        }
+        st.push(self.row(&st.pos, "adam", lr, &st.terms, &st.start));
         self.log_hook(
             st.pos.global_iter,
             st.start.elapsed().as_secs_f64(),
@@ -159,7 +174,7 @@ impl Trainer<'_> {
                 }
                 probe.set_flat_params(&snap.theta)?;
                 let t = ev.loss(&probe, self.set)?;
-                st.rows.push(LogRow {
+                st.push(LogRow {
                     iteration: base + snap.iteration,
                     phase: st.pos.phase,
                     optimizer: "lbfgs".into(),
@@ -184,13 +199,14 @@ impl Trainer<'_> {
         if let Some(b) = &st.bar {
             b.inc(max_iters);
         }
-        st.rows
-            .push(self.row(&st.pos, "lbfgs", 0.0, &st.terms, &st.start));
-        self.log_hook(
-            st.pos.global_iter,
-            st.start.elapsed().as_secs_f64(),
-            self.mlp,
-        );
+        if st.unlogged(st.pos.global_iter) {
+            st.push(self.row(&st.pos, "lbfgs", 0.0, &st.terms, &st.start));
+            self.log_hook(
+                st.pos.global_iter,
+                st.start.elapsed().as_secs_f64(),
+                self.mlp,
+            );
+        }
         st.lbfgs.push(out);
         Ok(())
     }
@@ -219,13 +235,15 @@ impl Trainer<'_> {
         self.append_rows(&st.rows)?;
         st.rows.clear();
         let mut pending: Vec<LogRow> = Vec::new();
+        let mut last_row = st.last_row;
         let mut last_mu = 0.0;
         let mut last_flush = Instant::now();
         let (start, bar, last_ck) = (&st.start, &st.bar, st.last_checkpoint.clone());
         let mut on_iter = |k: u64, mu: f64, t: &LossTerms| -> Result<()> {
             last_mu = mu;
             self.check_finite(t, base + k, phase_idx, &mut pending, &last_ck)?;
-            if k.is_multiple_of(log_every) {
+            if k.is_multiple_of(log_every) && last_row.is_none_or(|l| base + k > l) {
+                last_row = Some(base + k);
                 // The network holds the accepted iterate here (a rejected trial has been undone
                 // before on_iter is called).
                 self.log_hook(base + k, start.elapsed().as_secs_f64(), self.mlp);
@@ -271,6 +289,7 @@ impl Trainer<'_> {
             }
         };
         st.rows.extend(pending);
+        st.last_row = last_row;
         st.terms = ev.loss(self.mlp, self.set)?;
         self.check_finite(
             &st.terms,
@@ -283,9 +302,8 @@ impl Trainer<'_> {
         if let Some(b) = &st.bar {
             b.inc(max_iters.saturating_sub(out.iterations));
         }
-        if st.rows.last().map(|r| r.iteration) != Some(st.pos.global_iter) {
-            st.rows
-                .push(self.row(&st.pos, name, last_mu, &st.terms, &st.start));
+        if st.unlogged(st.pos.global_iter) {
+            st.push(self.row(&st.pos, name, last_mu, &st.terms, &st.start));
             self.log_hook(
                 st.pos.global_iter,
                 st.start.elapsed().as_secs_f64(),
