@@ -12,7 +12,8 @@
 #    link-time stubs of scripts/install-cuda-toolchain.sh are never used here: they would shadow
 #    the real driver;
 # 3. `mspinn gpu-check`: GPU against CPU on fresh random inputs (jets, residual, loss, gradient,
-#    ‖K_uu‖_F of the 4×40 Darcy PINN; 1e-10 relative in f64, 1e-4 in f32), a PASS/FAIL table;
+#    ‖K_uu‖_F of the 4×40 Darcy PINN, and the GPU engine's step — cuBLAS and engine.cu — against
+#    its host backend: step-loss, step-grad; 1e-10 relative in f64, 1e-4 in f32), a PASS/FAIL table;
 # 4. `mspinn bench --device cuda` and `--device cpu`, when this binary has a bench command;
 # 5. prints the timing tables last. Exits non-zero when the check failed or could not run.
 #

@@ -571,7 +571,16 @@ fn gpu_check_cpu_against_cpu_passes_every_row() {
     assert!(o.status.success(), "{s}\n{}", stderr(&o));
     assert!(s.contains("seed 7") && s.contains("N_p = 5041"), "{s}");
     let quantities = [
-        "u", "u'", "u''", "residual", "wr^2/2", "loss", "gradient", "|K_uu|_F",
+        "u",
+        "u'",
+        "u''",
+        "residual",
+        "wr^2/2",
+        "loss",
+        "gradient",
+        "|K_uu|_F",
+        "step-loss",
+        "step-grad",
     ];
     for dtype in ["f64", "f32"] {
         for q in quantities {
@@ -585,7 +594,7 @@ fn gpu_check_cpu_against_cpu_passes_every_row() {
             assert!(row.ends_with("PASS"), "{row}");
         }
     }
-    assert!(s.contains("gpu-check: PASS (16 of 16 comparisons)"), "{s}");
+    assert!(s.contains("gpu-check: PASS (20 of 20 comparisons)"), "{s}");
 }
 
 /// A bad option of the GPU check is an error naming it, not a panic.

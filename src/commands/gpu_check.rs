@@ -4,8 +4,10 @@
 //! Both sides build the same network (one seeded host RNG draws every weight, so a seed gives the
 //! same network on every device) and the same random collocation points of the Fig. 4 Darcy PINN
 //! (4×40 tanh, ε = 1/32, λ = 2), then compare u, u', u'', the residual, the loss, its gradient
-//! and ‖K_uu‖_F. The loss and gradient go through the model crate's training path
-//! ([`Mlp::loss_and_grad`]), so a fused residual kernel wired into it is checked here too; every
+//! and ‖K_uu‖_F. The loss and gradient go through the evaluator training builds for the device
+//! (the CPU engine on the CPU, candle on a GPU), so a fused residual kernel wired into it is
+//! checked here too; `step-loss` and `step-grad` go through the GPU engine's step
+//! (crates/model/src/device: cuBLAS and engine.cu on a GPU, the host backend on the CPU); every
 //! output must also be finite, which catches a kernel that leaves elements unwritten (poisoned).
 //!
 //! The comparison is relative in the max norm, ‖a − b‖_∞ / ‖b‖_∞, with 1e-10 in f64 and 1e-4 in
@@ -17,6 +19,7 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use candle_core::{DType, Device};
 use clap::Args;
+use mspinn_model::device::{DeviceStep, HostBackend};
 use mspinn_model::{EngineConfig, Gradient, Mlp, MlpConfig, ResidualSet};
 use mspinn_ntk::analysis::param_gram;
 use mspinn_ntk::Scaling;
@@ -62,6 +65,34 @@ struct Outputs {
     seconds: f64,
 }
 
+/// Loss terms and gradient through the GPU engine's step (crates/model/src/device): cuBLAS and
+/// the PTX of engine.cu on a GPU, the host backend (reference gemm, host-compiled headers) on the
+/// CPU, so the check compares the CUDA backend with the host one call for call.
+macro_rules! device_step {
+    ($t:ty, $mlp:expr, $set:expr, $device:expr) => {{
+        let theta: Vec<$t> = $mlp.flat_params()?.into_iter().map(|v| v as $t).collect();
+        let mut g = vec![0.0 as $t; theta.len()];
+        let terms = match $device {
+            Device::Cpu => {
+                let mut step = DeviceStep::<$t, _>::for_network(HostBackend::new(), $mlp, $set)?;
+                step.run(&theta, Some(&mut g))?
+            }
+            #[cfg(feature = "cuda")]
+            Device::Cuda(dev) => {
+                let backend = mspinn_model::device::cuda::CudaBackend::new(dev);
+                let mut step = DeviceStep::<$t, _>::for_network(backend, $mlp, $set)?;
+                step.run(&theta, Some(&mut g))?
+            }
+            #[allow(unreachable_patterns)]
+            other => bail!("the device step runs on the CPU or a CUDA GPU, not {other:?}"),
+        };
+        (
+            vec![terms.total, terms.pde, terms.bc],
+            g.into_iter().map(f64::from).collect::<Vec<f64>>(),
+        )
+    }};
+}
+
 fn host(t: &candle_core::Tensor) -> Result<Vec<f64>> {
     Ok(t.flatten_all()?.to_dtype(DType::F64)?.to_vec1::<f64>()?)
 }
@@ -93,6 +124,13 @@ fn compute(
         ("gradient", grad.to_f64()?),
         ("|K_uu|_F", vec![gram.k_uu_fro()]),
     ];
+    let (step_loss, step_grad) = match dtype {
+        DType::F32 => device_step!(f32, &mlp, set, device),
+        _ => device_step!(f64, &mlp, set, device),
+    };
+    let mut quantities = quantities;
+    quantities.push(("step-loss", step_loss));
+    quantities.push(("step-grad", step_grad));
     Ok(Outputs {
         quantities,
         seconds: t.elapsed().as_secs_f64(),

@@ -3,11 +3,13 @@
 //! of the CUDA headers), [`HostBackend`] (a reference gemm and the host-compiled
 //! `__host__ __device__` functions), the memory and launch plans ([`plan`]) and the
 //! loss-and-gradient step ([`DeviceStep`]). Tests run the step through the host backend against
-//! the CPU engine. The CUDA backend (cuBLAS through cudarc, launches of the same kernels) and the
-//! evaluator that puts the step behind the seam are the next step; until then no command uses
-//! this module.
+//! the CPU engine. With the `cuda` feature, [`cuda::CudaBackend`] runs the same step on a GPU
+//! (cuBLAS and the PTX of `kernels/src/engine.cu`); it has not yet run on one. The evaluator that
+//! puts the step behind the seam is the next step; until then no command uses this module.
 
 pub mod backend;
+#[cfg(feature = "cuda")]
+pub mod cuda;
 pub mod host;
 pub mod plan;
 pub mod step;
