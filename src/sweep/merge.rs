@@ -49,12 +49,37 @@ fn read_json(path: &Path) -> Result<Value> {
     serde_json::from_str(&s).with_context(|| format!("{}", path.display()))
 }
 
-/// A result's scalar fields in order, numeric lists of up to 16 as name_1, name_2, …; nested
-/// objects, long lists (spectra) and nulls are left out.
+/// The order of the commands' result fields in results.csv (their structs' order); fields not
+/// listed follow in name order.
+#[rustfmt::skip]
+const FIELD_ORDER: &[&str] = &[
+    // ntk (NtkRecord)
+    "eps", "nc", "nb", "np", "seed", "k_uu_fro", "k_uu_eig_top", "k_bb_fro", "k_fro",
+    "k_eig_top", "k_uu_trace", "k_uu_max_entry", "k_uu_rank", "k_uu_cond_nonzero",
+    "cond_nonzero", "train_final_loss", "scaling", "method",
+    // train (TrainResult)
+    "problem", "trials", "max_error_mean_network", "mean_variance", "rel_l2", "rel_linf",
+    "max_error_vs_homogenized", "rel_l2_mean_network_vs_homogenized", "rel_l2_mean_network",
+    "seeds", "final_loss", "iterations", "lbfgs_iterations", "lbfgs_evaluations",
+    "trial_seconds", "schedule",
+    // both
+    "dtype", "engine", "seconds",
+];
+
+/// A result's scalar fields in [`FIELD_ORDER`], numeric lists of up to 16 as name_1, name_2, …;
+/// nested objects, long lists (spectra) and nulls are left out.
 fn flatten(v: &Value) -> Vec<(String, Value)> {
     let mut out = Vec::new();
     let Value::Object(m) = v else { return out };
-    for (k, v) in m {
+    let mut fields: Vec<(&String, &Value)> = m.iter().collect();
+    let rank = |k: &str| {
+        FIELD_ORDER
+            .iter()
+            .position(|f| *f == k)
+            .unwrap_or(usize::MAX)
+    };
+    fields.sort_by_key(|(k, _)| rank(k));
+    for (k, v) in fields {
         match v {
             Value::Array(a) if a.len() <= 16 && a.iter().all(Value::is_number) => {
                 for (i, x) in a.iter().enumerate() {
@@ -202,7 +227,7 @@ fn csv(rows: &[Row]) -> String {
 /// Mean of `y` per (group, x), sorted by x: one line per group.
 pub(super) fn lines(
     rows: &[Row],
-    group: &str,
+    group: &dyn Fn(&Row) -> String,
     x: &str,
     y: &str,
 ) -> BTreeMap<String, (Vec<f64>, Vec<f64>)> {
@@ -212,12 +237,8 @@ pub(super) fn lines(
         if !(xv.is_finite() && yv.is_finite()) {
             continue;
         }
-        let g = match group {
-            "device" => r.device.clone(),
-            _ => format!("{}", r.num(group)),
-        };
         let e = acc
-            .entry(g)
+            .entry(group(r))
             .or_default()
             .entry(xv.to_bits())
             .or_insert((xv, 0.0, 0));

@@ -57,10 +57,20 @@ fn distinct(rows: &[Row], f: &str) -> usize {
     v.len()
 }
 
-fn relabel(ls: Lines, prefix: &str) -> Lines {
-    ls.into_iter()
-        .map(|(g, v)| (format!("{prefix}{g}"), v))
-        .collect()
+/// The line a row belongs to: its N_c when N_c is a grid option, else one line for all.
+fn nc_group(r: &Row) -> String {
+    let v = |k: &str| {
+        r.grid
+            .get(k)
+            .map(|v| v.to_string().trim_matches('"').to_string())
+    };
+    if let Some(nc) = v("nc") {
+        format!("N_c = {nc}")
+    } else if let Some(c) = v("nc-eps2") {
+        format!("N_c = ⌈{c}·ε⁻²⌉")
+    } else {
+        "all tasks".into()
+    }
 }
 
 /// Writes the plots that fit `command` into `dir`, appends their findings to `report`, and
@@ -76,8 +86,8 @@ pub(super) fn plot(
     match command {
         SweepCommand::Ntk => {
             if distinct(rows, "eps") >= 2 {
-                let fro = relabel(lines(rows, "nc", "eps", "k_uu_fro"), "N_c = ");
-                let lam = relabel(lines(rows, "nc", "eps", "k_uu_eig_top_1"), "N_c = ");
+                let fro = lines(rows, &nc_group, "eps", "k_uu_fro");
+                let lam = lines(rows, &nc_group, "eps", "k_uu_eig_top_1");
                 let fits = chart(
                     &dir.join("ntk_scaling"),
                     &Axes {
@@ -95,18 +105,15 @@ pub(super) fn plot(
                 )?;
                 stems.push("ntk_scaling".to_string());
                 text.push_str(
-                    "\n## Scaling with ε\n\n| quantity | N_c | slope in ε |\n|---|---|---|\n",
+                    "\n## Scaling with ε\n\n| quantity | line | slope in ε |\n|---|---|---|\n",
                 );
                 for (q, g, s) in fits {
                     let s = s.map_or("–".into(), |s| format!("{s:.3}"));
-                    text.push_str(&format!(
-                        "| {q} | {} | {s} |\n",
-                        g.trim_start_matches("N_c = ")
-                    ));
+                    text.push_str(&format!("| {q} | {g} | {s} |\n"));
                 }
             }
             if distinct(rows, "nc") >= 2 {
-                let t = lines(rows, "device", "nc", "seconds");
+                let t = lines(rows, &|r: &Row| r.device.clone(), "nc", "seconds");
                 chart(
                     &dir.join("ntk_seconds"),
                     &Axes {
@@ -138,7 +145,7 @@ pub(super) fn plot(
         }
         SweepCommand::Train => {
             if distinct(rows, "eps") >= 2 {
-                let e = relabel(lines(rows, "nc", "eps", "max_error_mean_network"), "N_c = ");
+                let e = lines(rows, &nc_group, "eps", "max_error_mean_network");
                 chart(
                     &dir.join("train_error"),
                     &Axes {
