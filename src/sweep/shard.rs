@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use super::plan::{single_point, Shard};
 use crate::args::parse_dtype;
 use crate::output::{write_json, write_npy};
-use crate::run::ntk::{prepare_point, NtkRecord, NtkRequest};
+use crate::run::ntk::{prepare_rows, NtkRecord, NtkRequest};
 
 /// shard.json: what a shard measured besides its Gram matrices.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -59,27 +59,30 @@ pub fn run_shard(req: &NtkRequest, shard: &Shard, out: &Path) -> Result<()> {
         shard.nc
     );
     let t = Instant::now();
-    let (mlp, set) = prepare_point(req, eps, nc, req.seed)?;
+    // Only this shard's points: row k of `set` is row shard.start + k of the whole point set.
+    let (mlp, set) = prepare_rows(req, eps, nc, req.seed, shard.start..shard.end)?;
     let mut ev = mspinn_model::evaluator::build(&req.engine, &mlp)?;
     let np = mlp.num_params();
-    let nb = set.n_bc;
+    let (len, nb) = (set.n_pde, set.n_bc);
     let rows = chunk_rows(
         &mlp,
         chunk_budget(mlp.device(), np, req.options.chunk_bytes)?,
     );
     let mut acc = GramAccumulator::new(np);
-    for_each_chunk(shard.end - shard.start, rows, |s, len| {
-        let a = shard.start + s;
-        acc.add(&ev.jacobian(&mlp, &set, a..a + len)?)
+    for_each_chunk(len, rows, |s, n| {
+        acc.add(&ev.jacobian(&mlp, &set, s..s + n)?)
     })?;
     let (g_u, max_row_sq_u) = acc.finish()?;
     write_npy(&out.join("gram_u.npy"), np, np, &to_rows(&g_u))?;
     if shard.part == 0 && nb > 0 {
-        let (g_b, jjt_b) = boundary_grams(&ev.jacobian(&mlp, &set, nc..nc + nb)?)?;
+        let (g_b, jjt_b) = boundary_grams(&ev.jacobian(&mlp, &set, len..len + nb)?)?;
         write_npy(&out.join("gram_b.npy"), np, np, &to_rows(&g_b))?;
         write_npy(&out.join("jjt_b.npy"), nb, nb, &to_rows(&jjt_b))?;
     }
-    let w = req.options.scaling.weights(&set.host_w);
+    // The loss weights of the whole set (ResidualSet::new: 1/N_c per PDE row, λ/N_b per
+    // boundary row), under the request's convention.
+    let loss_w = [1.0 / nc as f64, if nb > 0 { set.host_w[len] } else { 0.0 }];
+    let w = req.options.scaling.weights(&loss_w);
     let info = ShardInfo {
         eps,
         nc,
@@ -92,7 +95,7 @@ pub fn run_shard(req: &NtkRequest, shard: &Shard, out: &Path) -> Result<()> {
         end: shard.end,
         max_row_sq_u,
         w_u: w[0],
-        w_b: if nb > 0 { w[nc] } else { 0.0 },
+        w_b: if nb > 0 { w[1] } else { 0.0 },
         scaling: req.options.scaling,
         top_k: req.options.top_k,
         full_spectrum: req.options.full_spectrum,

@@ -187,13 +187,29 @@ fn ntk_problem(kind: Operator, coef: &str, eps: f64) -> Result<Problem> {
 }
 
 /// The network and residual set of one (ε, N_c, seed) of a request, before any training: what
-/// [`compute`] measures, and what a shard of a sweep accumulates its rows of.
+/// [`compute`] measures.
 pub fn prepare_point(a: &NtkRequest, eps: f64, nc: usize, seed: u64) -> Result<(Mlp, ResidualSet)> {
+    prepare_rows(a, eps, nc, seed, 0..nc)
+}
+
+/// [`prepare_point`] with only the collocation points `rows` of the N_c (a shard of a sweep):
+/// the points are laid out for all N_c, so PDE row k of the set is row `rows.start + k` of the
+/// whole set; the set's loss weights are then those of `rows.len()` points, not of N_c.
+pub fn prepare_rows(
+    a: &NtkRequest,
+    eps: f64,
+    nc: usize,
+    seed: u64,
+    rows: std::ops::Range<usize>,
+) -> Result<(Mlp, ResidualSet)> {
     let (device, dtype) = (&a.device, a.dtype);
     let problem = ntk_problem(a.operator, &a.coef, eps)?;
     let x = collocation(problem.domain, parse_point_kind(a.points.name(), nc, seed)?)?;
+    let x = x
+        .get(rows.clone())
+        .with_context(|| format!("rows {rows:?} of {nc} collocation points"))?;
     let set = ResidualSet::new(
-        &problem.pde_rows(&x)?,
+        &problem.pde_rows(x)?,
         &problem.boundary_rows(),
         a.lambda,
         dtype,
