@@ -259,6 +259,13 @@ fn reruns_redo_failed_and_killed_tasks_only() {
         .output()
         .unwrap();
     assert!(text(&o).contains("task 2 was already done"), "{}", text(&o));
+    let o = Command::new(env!("CARGO_BIN_EXE_mspinn"))
+        .args(["sweep", "run", s(&dir)])
+        .env_remove("SLURM_ARRAY_TASK_ID")
+        .env("JOB_COMPLETION_INDEX", "1")
+        .output()
+        .unwrap();
+    assert!(text(&o).contains("task 1 was already done"), "{}", text(&o));
     ok(&["sweep", "merge", s(&dir)]);
     assert_eq!(results(&dir).len(), 3);
     std::fs::remove_dir_all(&root).ok();
