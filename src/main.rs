@@ -14,6 +14,7 @@ mod interrupt;
 mod output;
 mod plot;
 mod run;
+mod sweep;
 
 use anyhow::Result;
 
@@ -67,6 +68,9 @@ enum Command {
     /// Check a GPU against the CPU on fresh random inputs: jets, residual, loss, gradient, ‖K_uu‖_F
     /// of the 4×40 Darcy PINN (f64 to 1e-10, f32 to 1e-4); prints a PASS/FAIL table, exits 1 on FAIL.
     GpuCheck(commands::gpu_check::GpuCheckArgs),
+    /// Grids of `ntk` or `train` runs as a plan of tasks: run here (`local`) or as a Slurm job
+    /// array (`slurm`); reruns redo only what is missing; `merge` gathers results and plots.
+    Sweep(sweep::SweepArgs),
 }
 
 /// Training runs one trial per core, and at PINN sizes (N_c ~ 10³, widths ~ 40) one thread per
@@ -97,6 +101,7 @@ fn main() {
         Command::Compare(a) => commands::compare::run(a),
         Command::Bench(a) => commands::bench::run(a),
         Command::GpuCheck(a) => commands::gpu_check::run(a),
+        Command::Sweep(a) => sweep::run(a),
     };
     if let Err(e) = result {
         if let Some(i) = e.downcast_ref::<run::Interrupted>() {

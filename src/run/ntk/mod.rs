@@ -186,10 +186,59 @@ fn ntk_problem(kind: Operator, coef: &str, eps: f64) -> Result<Problem> {
     Ok(p)
 }
 
+/// The network and residual set of one (ε, N_c, seed) of a request, before any training: what
+/// [`compute`] measures.
+pub fn prepare_point(a: &NtkRequest, eps: f64, nc: usize, seed: u64) -> Result<(Mlp, ResidualSet)> {
+    prepare_rows(a, eps, nc, seed, 0..nc)
+}
+
+/// [`prepare_point`] with only the collocation points `rows` of the N_c (a shard of a sweep):
+/// the points are laid out for all N_c, so PDE row k of the set is row `rows.start + k` of the
+/// whole set; the set's loss weights are then those of `rows.len()` points, not of N_c.
+pub fn prepare_rows(
+    a: &NtkRequest,
+    eps: f64,
+    nc: usize,
+    seed: u64,
+    rows: std::ops::Range<usize>,
+) -> Result<(Mlp, ResidualSet)> {
+    let (device, dtype) = (&a.device, a.dtype);
+    let problem = ntk_problem(a.operator, &a.coef, eps)?;
+    let x = collocation(problem.domain, parse_point_kind(a.points.name(), nc, seed)?)?;
+    let x = x
+        .get(rows.clone())
+        .with_context(|| format!("rows {rows:?} of {nc} collocation points"))?;
+    let set = ResidualSet::new(
+        &problem.pde_rows(x)?,
+        &problem.boundary_rows(),
+        a.lambda,
+        dtype,
+        device,
+    )?;
+    let mlp = match &a.weights {
+        Weights::File(w) => load_network(w, dtype, device)?,
+        Weights::Checkpoint(dir) => {
+            let trial = dir.join("trial-000").join("weights.safetensors");
+            let path = if trial.exists() {
+                trial
+            } else {
+                dir.join("weights.safetensors")
+            };
+            load_network(&path, dtype, device)
+                .with_context(|| format!("--checkpoint {}", dir.display()))?
+        }
+        Weights::Fresh => Mlp::new(
+            MlpConfig::new(a.widths.clone(), Activation::Tanh, a.init, seed),
+            dtype,
+            device,
+        )?,
+    };
+    Ok((mlp, set))
+}
+
 /// Runs the sweep: one record per (ε, N_c, seed), and the ε-power-law fits when there are at
 /// least three ε.
 pub fn compute(a: &NtkRequest) -> Result<NtkDocument> {
-    let (device, dtype) = (&a.device, a.dtype);
     let mut jobs: Vec<(f64, usize, u64)> = Vec::new();
     for &eps in &a.eps {
         let ncs = match &a.nc {
@@ -216,33 +265,7 @@ pub fn compute(a: &NtkRequest) -> Result<NtkDocument> {
     let mut records = Vec::new();
     for (eps, nc, seed) in jobs {
         bar.set_message(format!("ε = {}, N_c = {nc}, seed {seed}", fmt_eps(eps)));
-        let problem = ntk_problem(a.operator, &a.coef, eps)?;
-        let x = collocation(problem.domain, parse_point_kind(a.points.name(), nc, seed)?)?;
-        let set = ResidualSet::new(
-            &problem.pde_rows(&x)?,
-            &problem.boundary_rows(),
-            a.lambda,
-            dtype,
-            device,
-        )?;
-        let mlp = match &a.weights {
-            Weights::File(w) => load_network(w, dtype, device)?,
-            Weights::Checkpoint(dir) => {
-                let trial = dir.join("trial-000").join("weights.safetensors");
-                let path = if trial.exists() {
-                    trial
-                } else {
-                    dir.join("weights.safetensors")
-                };
-                load_network(&path, dtype, device)
-                    .with_context(|| format!("--checkpoint {}", dir.display()))?
-            }
-            Weights::Fresh => Mlp::new(
-                MlpConfig::new(a.widths.clone(), Activation::Tanh, a.init, seed),
-                dtype,
-                device,
-            )?,
-        };
+        let (mlp, set) = prepare_point(a, eps, nc, seed)?;
         let train_final_loss = match &a.train {
             Some(s) => {
                 let o = TrainOptions {
