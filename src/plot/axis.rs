@@ -65,6 +65,8 @@ pub(super) fn viridis(t: f64) -> RGBColor {
 
 /// A log axis whose ticks are listed once: plotters' `LogCoord` repeats each decade as the last
 /// minor tick of the one before, drawing that label twice (it looks bold, and twice in SVGs).
+/// Over more than a decade only the ticks at 1, 2 and 5 times a power of ten are kept: the
+/// labels of 6…9 sit too close together to read (they overlapped in docs/sweeps' ε plot).
 pub(super) struct LogAxis(LogCoord<f64>);
 
 impl LogAxis {
@@ -84,6 +86,15 @@ impl Ranged for LogAxis {
     fn key_points<H: KeyPointHint>(&self, hint: H) -> Vec<f64> {
         let mut keys = self.0.key_points(hint);
         keys.dedup_by(|a, b| (*a / *b - 1.0).abs() < 1e-9);
+        let r = self.0.range();
+        if r.start > 0.0 && (r.end / r.start).log10() > 1.0 {
+            keys.retain(|&v| {
+                let mantissa = v / 10f64.powf(v.log10().floor());
+                [1.0, 2.0, 5.0, 10.0]
+                    .iter()
+                    .any(|m| (mantissa / m - 1.0).abs() < 1e-6)
+            });
+        }
         keys
     }
 

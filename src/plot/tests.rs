@@ -120,3 +120,22 @@ fn empty_input_errors() {
         assert!(!is_valid_image(&dir.join("bad.svg")));
     });
 }
+
+/// Over more than a decade a log axis keeps the ticks at 1, 2 and 5 per decade (the labels of
+/// 6…9 overlapped).
+#[test]
+fn log_axis_ticks_stay_readable() {
+    use plotters::coord::ranged1d::Ranged;
+    let wide = super::axis::LogAxis::new(9e-4, 7e-2).key_points(40);
+    assert!(!wide.is_empty());
+    for v in &wide {
+        let m = v / 10f64.powf(v.log10().floor());
+        assert!(
+            [1.0, 2.0, 5.0, 10.0]
+                .iter()
+                .any(|k| (m / k - 1.0).abs() < 1e-6),
+            "tick {v} in {wide:?}"
+        );
+    }
+    assert_eq!(wide.len(), 6, "1, 2, 5 in each of two decades: {wide:?}");
+}
