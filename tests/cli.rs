@@ -4,12 +4,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-fn mspinn(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_mspinn"))
-        .args(args)
-        .output()
-        .expect("the binary runs")
-}
+mod common;
+use common::mspinn;
 
 fn tmp(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("mspinn-cli-{name}-{}", std::process::id()));

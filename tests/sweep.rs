@@ -5,18 +5,11 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-fn mspinn(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_mspinn"))
-        .args(args)
-        .output()
-        .expect("the binary runs")
-}
+mod common;
+use common::mspinn;
 
 fn tmp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("mspinn-sweep-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+    common::fresh_dir(&format!("sweep-{name}"))
 }
 
 fn text(o: &Output) -> String {

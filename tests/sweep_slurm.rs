@@ -5,15 +5,11 @@
 //! with MSPINN_SLURM_TEST=1, as `.ci/run` does; otherwise it is skipped with the reason printed.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-fn mspinn(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_mspinn"))
-        .args(args)
-        .output()
-        .expect("the binary runs")
-}
+mod common;
+use common::mspinn;
 
 fn ok(args: &[&str]) -> String {
     let o = mspinn(args);

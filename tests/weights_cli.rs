@@ -3,20 +3,13 @@
 //! with it; `compare` survives a trial whose history is empty.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
-fn mspinn(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_mspinn"))
-        .args(args)
-        .output()
-        .expect("the binary runs")
-}
+mod common;
+use common::mspinn;
 
 fn tmp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("mspinn-wcli-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+    common::fresh_dir(&format!("wcli-{name}"))
 }
 
 fn ok(o: &Output) -> String {
