@@ -39,6 +39,10 @@ pub enum TrainError {
     Model(#[from] mspinn_model::ModelError),
     #[error(transparent)]
     Candle(#[from] candle_core::Error),
+    /// A second-order phase was asked to stop between two iterations (SIGINT, `stop_after`):
+    /// the trainer catches this, checkpoints the accepted iterate and ends the run.
+    #[error("stopped on request between two iterations")]
+    Stopped,
     #[error("I/O on {path}: {source}")]
     Io {
         path: String,

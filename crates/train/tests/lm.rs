@@ -274,3 +274,51 @@ fn trainer_runs_second_order_phases_and_logs_them() {
     let json = serde_json::to_string(&out).unwrap();
     assert!(json.contains("\"second_order\""));
 }
+
+/// An LM phase stopped between two iterations (as SIGINT does, here through `stop_after`)
+/// checkpoints the accepted iterate with the iterations done; the resume runs the rest of the
+/// phase: every iteration is done once, the history never repeats or skips a logged row, and the
+/// loss keeps falling.
+#[test]
+fn an_lm_phase_stopped_midway_resumes_with_its_remaining_iterations() {
+    let set = poisson_set(24);
+    let dir = std::env::temp_dir().join(format!("mspinn-train-lm-stop-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let schedule: Schedule = "20@1e-2,lm:40".parse().unwrap();
+    let opts = |stop: Option<u64>| TrainOptions {
+        run_dir: Some(dir.clone()),
+        log_every: 5,
+        stop_after: stop,
+        lm: LmOptions {
+            tol_grad: 0.0,
+            tol_step: 0.0,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let mlp = net(vec![8, 8], 5);
+    let first = Trainer::new(&mlp, &set, &schedule, opts(Some(35)))
+        .run(false)
+        .unwrap();
+    assert!(!first.completed);
+    assert_eq!(first.iterations, 35, "stopped after LM iteration 15");
+    let at_stop = first.final_loss.total;
+    let resumed = net(vec![8, 8], 99); // the checkpoint's weights replace these
+    let out = Trainer::new(&resumed, &set, &schedule, opts(None))
+        .run(true)
+        .unwrap();
+    assert!(out.completed);
+    assert_eq!(out.iterations, 60, "20 Adam + 15 + 25 LM iterations");
+    assert!(
+        out.final_loss.total < at_stop,
+        "{} vs {at_stop}",
+        out.final_loss.total
+    );
+    let its: Vec<u64> = out.rows.iter().map(|r| r.iteration).collect();
+    assert!(
+        its.windows(2).all(|w| w[0] < w[1]),
+        "rows repeat or go back: {its:?}"
+    );
+    assert!(its.contains(&35) && its.contains(&60), "{its:?}");
+}

@@ -7,8 +7,9 @@
 //! from the residual Jacobian ([`crate::lm`]) and log a row every `log_every` of their iterations
 //! with μ in the `lr` column. Loss terms are checked every iteration: the first non-finite one
 //! stops the run with its iteration, and the last checkpoint written (always from a finite loss)
-//! stays on disk. A second-order or L-BFGS phase is atomic: `stop_after` and resume act between
-//! phases there.
+//! stays on disk. `stop_after` and interrupts act between two iterations of Adam and LM/GN
+//! phases (an LM/GN phase resumes with its remaining iterations, μ starting again at τ); an
+//! L-BFGS phase is atomic.
 
 use std::fs::OpenOptions;
 use std::io::Write;
@@ -63,9 +64,9 @@ pub struct TrainOptions {
     /// Which evaluator computes the loss, gradients, residuals and Jacobians (built once per
     /// [`Trainer::run`]).
     pub engine: EngineConfig,
-    /// Set (by a SIGINT/SIGTERM handler, say) to stop as if `stop_after` were reached: Adam
-    /// phases stop after the current step, other phases (atomic) at their end; a checkpoint is
-    /// written and the rows flushed, and the outcome is not `completed`.
+    /// Set (by a SIGINT/SIGTERM handler, say) to stop as if `stop_after` were reached: Adam and
+    /// LM/GN phases stop after the current step or iteration, L-BFGS (atomic) at its end; a
+    /// checkpoint is written and the rows flushed, and the outcome is not `completed`.
     pub interrupt: Option<&'static AtomicBool>,
     /// Files in the run folder besides metrics.csv whose rows start with the iteration (the
     /// CLI's history.csv): a resume truncates them with metrics.csv to the checkpoint's last
@@ -217,7 +218,10 @@ impl<'a> Trainer<'a> {
                 }
                 Phase::Lbfgs { max_iters } => self.lbfgs_phase(ev, &mut st, max_iters)?,
                 phase @ (Phase::Lm { max_iters } | Phase::Gn { max_iters }) => {
-                    self.second_order_phase(ev, &mut st, phase, max_iters)?
+                    if self.second_order_phase(ev, &mut st, phase, max_iters)? == PhaseEnd::Stopped
+                    {
+                        return Ok(st.outcome(false));
+                    }
                 }
             }
             st.pos.phase += 1;

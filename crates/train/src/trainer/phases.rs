@@ -12,7 +12,7 @@ use super::{Clock, LogRow, TrainOutcome, Trainer};
 use crate::checkpoint::LoopPosition;
 use crate::lbfgs::{run_lbfgs, LbfgsOutcome};
 use crate::lm::{run_gn, run_lm, LmOutcome};
-use crate::{Adam, Phase, Result};
+use crate::{Adam, Phase, Result, TrainError};
 
 /// Everything the loop carries from phase to phase.
 pub(super) struct RunState {
@@ -212,14 +212,16 @@ impl Trainer<'_> {
     }
 
     /// A Levenberg–Marquardt (`lm`) or Gauss–Newton (`gn`) run, logging every `log_every` of
-    /// its iterations with μ in the `lr` column and flushing rows by count and by time.
+    /// its iterations with μ in the `lr` column and flushing rows by count and by time. An
+    /// interrupt (or `stop_after`) between two iterations checkpoints the accepted iterate with
+    /// the iterations done; a resume runs the rest of the phase (μ starts again at τ).
     pub(super) fn second_order_phase(
         &self,
         ev: &mut dyn Evaluator,
         st: &mut RunState,
         phase: Phase,
         max_iters: u64,
-    ) -> Result<()> {
+    ) -> Result<PhaseEnd> {
         let name = if matches!(phase, Phase::Lm { .. }) {
             "lm"
         } else {
@@ -227,7 +229,7 @@ impl Trainer<'_> {
         };
         let log_every = self.opts.log_every.max(1);
         let mut o = self.opts.lm.clone();
-        o.max_iters = max_iters;
+        o.max_iters = max_iters.saturating_sub(st.pos.iter_in_phase);
         let base = st.pos.global_iter;
         let phase_idx = st.pos.phase;
         // Rows already collected in this run go to disk first, so the file stays in iteration
@@ -238,10 +240,16 @@ impl Trainer<'_> {
         let mut last_row = st.last_row;
         let mut last_mu = 0.0;
         let mut last_flush = Instant::now();
+        let mut stopped_at = None;
         let (start, bar, last_ck) = (&st.start, &st.bar, st.last_checkpoint.clone());
         let mut on_iter = |k: u64, mu: f64, t: &LossTerms| -> Result<()> {
             last_mu = mu;
             self.check_finite(t, base + k, phase_idx, &mut pending, &last_ck)?;
+            if k > 0 && (self.interrupted() || self.opts.stop_after == Some(base + k)) {
+                // The network holds the accepted iterate k (see below).
+                stopped_at = Some(k);
+                return Err(TrainError::Stopped);
+            }
             if k.is_multiple_of(log_every) && last_row.is_none_or(|l| base + k > l) {
                 last_row = Some(base + k);
                 // The network holds the accepted iterate here (a rejected trial has been undone
@@ -281,9 +289,19 @@ impl Trainer<'_> {
             Phase::Lm { .. } => run_lm(ev, self.mlp, self.set, &o, &mut on_iter),
             _ => run_gn(ev, self.mlp, self.set, &o, &mut on_iter),
         };
-        let out = match res {
-            Ok(out) => out,
-            Err(e) => {
+        let out = match (res, stopped_at) {
+            (Ok(out), _) => out,
+            (Err(TrainError::Stopped), Some(k)) => {
+                st.rows.extend(pending);
+                st.pos.global_iter = base + k;
+                st.pos.iter_in_phase += k;
+                st.terms = ev.loss(self.mlp, self.set)?;
+                self.save_checkpoint(st)?;
+                self.append_rows(&st.rows)?;
+                st.rows.clear();
+                return Ok(PhaseEnd::Stopped);
+            }
+            (Err(e), _) => {
                 self.append_rows(&pending)?;
                 return Err(e);
             }
@@ -311,6 +329,6 @@ impl Trainer<'_> {
             );
         }
         st.second_order.push(out);
-        Ok(())
+        Ok(PhaseEnd::Done)
     }
 }
