@@ -196,9 +196,11 @@ mod tests {
 /// with the results.
 #[derive(Args, Clone, Debug)]
 pub struct EngineArgs {
-    /// Evaluator: `cpu`, the hand-fused CPU engine (the default on the CPU), or `candle`, candle
+    /// Evaluator: `cpu`, the hand-fused CPU engine (the default on the CPU); `candle`, candle
     /// ops and autograd (the default on a GPU; on the CPU, the reference the engine is tested
-    /// against). The CPU engine on a GPU device is an error, never a silent switch.
+    /// against); `gpu`, the GPU engine (cuBLAS + fused kernels, Adam on the device; needs
+    /// `--device cuda`); `gpu-host`, the GPU engine's exact step on the host, to check it without
+    /// a GPU (slow). An engine that cannot run where asked is an error, never a silent switch.
     #[arg(long, value_enum)]
     pub engine: Option<EngineKind>,
     /// Threads of the CPU engine within one trial or NTK (results are bit-identical for a given
@@ -227,6 +229,8 @@ impl EngineArgs {
 pub enum EngineKind {
     Cpu,
     Candle,
+    Gpu,
+    GpuHost,
 }
 
 impl From<EngineKind> for mspinn_model::Engine {
@@ -234,6 +238,8 @@ impl From<EngineKind> for mspinn_model::Engine {
         match k {
             EngineKind::Cpu => mspinn_model::Engine::Cpu,
             EngineKind::Candle => mspinn_model::Engine::Candle,
+            EngineKind::Gpu => mspinn_model::Engine::Gpu,
+            EngineKind::GpuHost => mspinn_model::Engine::GpuHost,
         }
     }
 }

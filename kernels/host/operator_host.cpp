@@ -66,4 +66,11 @@ void mspinn_host_input_grad_terms_f32(const float *ab, const float *fwd, float w
                                       float *out) {
     input_grad_terms<float>(ab[0], ab[1], ab[2], fwd[0], fwd[1], fwd[2], w, x, &out[0], &out[1]);
 }
+// out = Σ_c z̄_c h_c over the three channels (a hidden layer's Jacobian entry).
+double mspinn_host_jacobian_weight_f64(const double *zb, const double *h) {
+    return jacobian_weight<double>(zb[0], zb[1], zb[2], h[0], h[1], h[2]);
+}
+float mspinn_host_jacobian_weight_f32(const float *zb, const float *h) {
+    return jacobian_weight<float>(zb[0], zb[1], zb[2], h[0], h[1], h[2]);
+}
 }

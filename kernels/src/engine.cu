@@ -2,6 +2,7 @@
 // jets_common.cuh (the same functions the host backend and the tests run on the host). Each
 // launch covers every element whatever the grid (crates/model/src/device/plan.rs::grid_stride).
 // Streams of n rows and d units are three row-major (n × d) blocks: element k = i·d + j.
+#include "residual_common.cuh"
 #include "jets_common.cuh"
 
 #define GRID_STRIDE(k, len)                                                                       \
@@ -66,6 +67,31 @@ __device__ void adam(T *theta, T *m, T *v, const T *g, size_t len, T b1, T b2, T
     GRID_STRIDE(k, len) { adam_update(c, g[k], &theta[k], &m[k], &v[k]); }
 }
 
+// Row i's Jacobian entries of a hidden layer's weights: J[i, col + o·din + p] = Σ_c z̄_c[i, o] h_c[i, p]
+// (flat order W[o][p], row-major J with leading dimension ldj).
+template <typename T>
+__device__ void jacobian_weights(const T *h, const T *bar, size_t n, size_t din, size_t dout, T *jac,
+                                 size_t ldj, size_t col) {
+    const size_t mh = n * din, mb = n * dout, per_row = din * dout;
+    GRID_STRIDE(k, n * per_row) {
+        const size_t i = k / per_row, r = k % per_row, o = r / din, p = r % din;
+        const size_t b = i * dout + o, a = i * din + p;
+        jac[i * ldj + col + r] =
+            jacobian_weight(bar[b], bar[mb + b], bar[2 * mb + b], h[a], h[mh + a], h[2 * mh + a]);
+    }
+}
+
+// J[i, col + j] = src[i·d + j]: per-row terms (biases, layer 0) into their Jacobian columns.
+template <typename T>
+__device__ void scatter_rows(const T *src, size_t n, size_t d, T *jac, size_t ldj, size_t col) {
+    GRID_STRIDE(k, n * d) { jac[(k / d) * ldj + col + k % d] = src[k]; }
+}
+
+// r_i of every row, unweighted (residual_common.cuh: the operator written once).
+template <typename T> __device__ void residuals(const T *jets, const T *consts, size_t n, T *out) {
+    GRID_STRIDE(i, n) { out[i] = residual_row(jets, consts, n, i); }
+}
+
 #define ENGINE_OPS(T, S)                                                                          \
     extern "C" __global__ void mspinn_input_jets_##S(const T *x, const T *w, const T *b,         \
                                                      size_t n, size_t d, T *a, T *s) {           \
@@ -94,6 +120,19 @@ __device__ void adam(T *theta, T *m, T *v, const T *g, size_t len, T b1, T b2, T
                                                T b1, T b2, T ob1, T ob2, T scale_m, T scale_v,   \
                                                T lr, T eps) {                                     \
         adam<T>(theta, m, v, g, len, b1, b2, ob1, ob2, scale_m, scale_v, lr, eps);               \
+    }                                                                                             \
+    extern "C" __global__ void mspinn_jacobian_weights_##S(const T *h, const T *bar, size_t n,   \
+                                                           size_t din, size_t dout, T *jac,       \
+                                                           size_t ldj, size_t col) {              \
+        jacobian_weights<T>(h, bar, n, din, dout, jac, ldj, col);                                 \
+    }                                                                                             \
+    extern "C" __global__ void mspinn_scatter_rows_##S(const T *src, size_t n, size_t d, T *jac, \
+                                                       size_t ldj, size_t col) {                  \
+        scatter_rows<T>(src, n, d, jac, ldj, col);                                                \
+    }                                                                                             \
+    extern "C" __global__ void mspinn_residuals_##S(const T *jets, const T *consts, size_t n,    \
+                                                    T *out) {                                     \
+        residuals<T>(jets, consts, n, out);                                                       \
     }
 
 ENGINE_OPS(float, f32)

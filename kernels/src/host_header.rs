@@ -70,6 +70,12 @@ mod ffi {
     pub unsafe fn mspinn_host_adam_update_f32(_: *const f32, _: f32, _: *mut f32) {
         missing()
     }
+    pub unsafe fn mspinn_host_jacobian_weight_f64(_: *const f64, _: *const f64) -> f64 {
+        missing()
+    }
+    pub unsafe fn mspinn_host_jacobian_weight_f32(_: *const f32, _: *const f32) -> f32 {
+        missing()
+    }
 }
 
 #[cfg(mspinn_host_header)]
@@ -109,6 +115,8 @@ mod ffi {
             out: *mut f32,
         );
         pub fn mspinn_host_adam_update_f32(c: *const f32, g: f32, state: *mut f32);
+        pub fn mspinn_host_jacobian_weight_f64(zb: *const f64, h: *const f64) -> f64;
+        pub fn mspinn_host_jacobian_weight_f32(zb: *const f32, h: *const f32) -> f32;
     }
 }
 
@@ -121,10 +129,12 @@ pub trait HeaderFloat: Copy + Default {
     fn jet_tanh_fwd_input(x: Self, w: Self, b: Self) -> [Self; 5];
     /// Layer 0's gradient terms [z̄, z̄ x + z̄'] from ā, (t, σ', σ''), w and x.
     fn input_grad_terms(ab: [Self; 3], fwd: [Self; 3], w: Self, x: Self) -> [Self; 2];
+    /// A hidden layer's Jacobian entry Σ_c z̄_c h_c over the three jet channels.
+    fn jacobian_weight(zb: [Self; 3], h: [Self; 3]) -> Self;
 }
 
 macro_rules! header_float {
-    ($t:ty, $fwd:ident, $bwd:ident, $adam:ident, $fwd_in:ident, $grad_in:ident) => {
+    ($t:ty, $fwd:ident, $bwd:ident, $adam:ident, $fwd_in:ident, $grad_in:ident, $jac:ident) => {
         impl HeaderFloat for $t {
             fn jet_tanh_fwd(z0: $t, z1: $t, z2: $t) -> [$t; 5] {
                 let mut out = [0.0; 5];
@@ -154,6 +164,10 @@ macro_rules! header_float {
                 unsafe { ffi::$grad_in(ab.as_ptr(), fwd.as_ptr(), w, x, out.as_mut_ptr()) };
                 out
             }
+            fn jacobian_weight(zb: [$t; 3], h: [$t; 3]) -> $t {
+                // SAFETY: three values read from each input.
+                unsafe { ffi::$jac(zb.as_ptr(), h.as_ptr()) }
+            }
         }
     };
 }
@@ -163,7 +177,8 @@ header_float!(
     mspinn_host_jet_tanh_bwd_f64,
     mspinn_host_adam_update_f64,
     mspinn_host_jet_tanh_fwd_input_f64,
-    mspinn_host_input_grad_terms_f64
+    mspinn_host_input_grad_terms_f64,
+    mspinn_host_jacobian_weight_f64
 );
 header_float!(
     f32,
@@ -171,5 +186,6 @@ header_float!(
     mspinn_host_jet_tanh_bwd_f32,
     mspinn_host_adam_update_f32,
     mspinn_host_jet_tanh_fwd_input_f32,
-    mspinn_host_input_grad_terms_f32
+    mspinn_host_input_grad_terms_f32,
+    mspinn_host_jacobian_weight_f32
 );

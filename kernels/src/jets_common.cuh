@@ -94,3 +94,11 @@ MSPINN_HOST_DEVICE void input_grad_terms(T ab0, T ab1, T ab2, T t, T s1, T s2, T
     *gb = zb0;
     *gw = fma(zb0, x, zb1);
 }
+
+// One entry of a hidden layer's Jacobian row: ∂r_i/∂W[o][p] = Σ_c z̄_c h_c over the three jet
+// channels (value, d/dx, d²/dx²), summed left to right without FMA so the host and device agree
+// bit for bit; the batch gradient's gemm sums the same products over rows.
+template <typename T>
+MSPINN_HOST_DEVICE T jacobian_weight(T zb0, T zb1, T zb2, T h0, T h1, T h2) {
+    return zb0 * h0 + zb1 * h1 + zb2 * h2;
+}

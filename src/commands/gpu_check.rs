@@ -6,9 +6,11 @@
 //! (4×40 tanh, ε = 1/32, λ = 2), then compare u, u', u'', the residual, the loss, its gradient
 //! and ‖K_uu‖_F. The loss and gradient go through the evaluator training builds for the device
 //! (the CPU engine on the CPU, candle on a GPU), so a fused residual kernel wired into it is
-//! checked here too; `step-loss` and `step-grad` go through the GPU engine's step
-//! (crates/model/src/device: cuBLAS and engine.cu on a GPU, the host backend on the CPU); every
-//! output must also be finite, which catches a kernel that leaves elements unwritten (poisoned).
+//! checked here too. The `gpu:` rows go through the GPU engine behind the seam (`--engine gpu`:
+//! cuBLAS and engine.cu on a GPU; `gpu-host`, the same step on the host backend, on the CPU):
+//! loss, gradient, residuals, Jacobian rows, ‖K_uu‖_F from its Jacobian, and θ and Adam's second
+//! moment after 10 resident Adam steps. Every output must also be finite, which catches a kernel
+//! that leaves elements unwritten (poisoned).
 //!
 //! The comparison is relative in the max norm, ‖a − b‖_∞ / ‖b‖_∞, with 1e-10 in f64 and 1e-4 in
 //! f32: the two devices sum in different orders (cuBLAS vs gemm blocking) and use different tanh
@@ -19,10 +21,10 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use candle_core::{DType, Device};
 use clap::Args;
-use mspinn_model::device::{DeviceStep, HostBackend};
-use mspinn_model::{EngineConfig, Gradient, Mlp, MlpConfig, ResidualSet};
+use mspinn_model::{Engine, EngineConfig, Evaluator, Gradient, Mlp, MlpConfig, ResidualSet};
 use mspinn_ntk::analysis::param_gram;
 use mspinn_ntk::Scaling;
+use mspinn_train::lm::{gauss_newton_step, Damping, SolveSpace};
 
 use crate::args::{dtype_name, parse_dtype, parse_usize_list};
 use crate::device::{describe, parse_device};
@@ -65,32 +67,83 @@ struct Outputs {
     seconds: f64,
 }
 
-/// Loss terms and gradient through the GPU engine's step (crates/model/src/device): cuBLAS and
-/// the PTX of engine.cu on a GPU, the host backend (reference gemm, host-compiled headers) on the
-/// CPU, so the check compares the CUDA backend with the host one call for call.
-macro_rules! device_step {
-    ($t:ty, $mlp:expr, $set:expr, $device:expr) => {{
-        let theta: Vec<$t> = $mlp.flat_params()?.into_iter().map(|v| v as $t).collect();
-        let mut g = vec![0.0 as $t; theta.len()];
-        let terms = match $device {
-            Device::Cpu => {
-                let mut step = DeviceStep::<$t, _>::for_network(HostBackend::new(), $mlp, $set)?;
-                step.run(&theta, Some(&mut g))?
-            }
-            #[cfg(feature = "cuda")]
-            Device::Cuda(dev) => {
-                let backend = mspinn_model::device::cuda::CudaBackend::new(dev);
-                let mut step = DeviceStep::<$t, _>::for_network(backend, $mlp, $set)?;
-                step.run(&theta, Some(&mut g))?
-            }
-            #[allow(unreachable_patterns)]
-            other => bail!("the device step runs on the CPU or a CUDA GPU, not {other:?}"),
-        };
-        (
-            vec![terms.total, terms.pde, terms.bc],
-            g.into_iter().map(f64::from).collect::<Vec<f64>>(),
-        )
-    }};
+/// The GPU engine behind the seam on `device`: `--engine gpu` (cuBLAS and the PTX of engine.cu)
+/// on a GPU, `gpu-host` (the same step on the host backend: reference gemm, host-compiled
+/// headers) on the CPU, so the check compares the CUDA backend with the host one call for call.
+fn gpu_engine(mlp: &Mlp) -> Result<Box<dyn Evaluator>> {
+    let engine = if mlp.device().is_cpu() {
+        Engine::GpuHost
+    } else {
+        Engine::Gpu
+    };
+    Ok(mspinn_model::evaluator::build(
+        &EngineConfig::new(Some(engine), Default::default()),
+        mlp,
+    )?)
+}
+
+/// Jacobian rows compared (the first ones: PDE rows).
+const JACOBIAN_ROWS: usize = 64;
+/// Resident Adam steps compared, at this learning rate.
+const ADAM_STEPS: usize = 10;
+const ADAM_LR: f64 = 1e-3;
+/// The damping of the compared LM step (absolute; large enough that the step is well posed in
+/// f32 too).
+const LM_MU: f64 = 1e-2;
+
+/// Loss, gradient, residuals, Jacobian rows, ‖K_uu‖_F and θ after resident Adam steps through
+/// the GPU engine.
+fn gpu_engine_outputs(
+    config: &MlpConfig,
+    set: &ResidualSet,
+    dtype: DType,
+    device: &Device,
+) -> Result<Vec<(&'static str, Vec<f64>)>> {
+    let mlp = Mlp::new(config.clone(), dtype, device)?;
+    let mut ev = gpu_engine(&mlp)?;
+    let terms = ev.loss(&mlp, set)?;
+    let mut grad = Gradient::default();
+    ev.loss_and_grad(&mlp, set, &mut grad)?;
+    let mut r = Vec::new();
+    ev.residuals(&mlp, set, &mut r)?;
+    let mut j = Vec::new();
+    ev.jacobian_f64(&mlp, set, 0..JACOBIAN_ROWS.min(set.len()), &mut j)?;
+    let w = Scaling::Appendix.weights(&set.host_w);
+    let gram = param_gram(&mut *ev, &mlp, set, &w, None)?;
+    // One damped Gauss–Newton (LM) step from this θ: J and r from the GPU engine. In f64 only:
+    // the normal equations amplify f32's last-bit differences by their condition number.
+    let lm = if dtype != DType::F64 {
+        None
+    } else {
+        Some(gauss_newton_step(
+            &mut *ev,
+            &mlp,
+            set,
+            LM_MU,
+            SolveSpace::Auto,
+            Damping::default(),
+        )?)
+    };
+    let ra = ev
+        .resident_adam()
+        .context("the GPU engine keeps Adam on the device")?;
+    ra.load(&mlp, set, &[], &[], 0)?;
+    for _ in 0..ADAM_STEPS {
+        ra.step(set, ADAM_LR)?;
+    }
+    let (mut m, mut v) = (Vec::new(), Vec::new());
+    ra.store(&mlp, &mut m, &mut v)?;
+    let mut out = vec![
+        ("gpu:loss", vec![terms.total, terms.pde, terms.bc]),
+        ("gpu:grad", grad.to_f64()?),
+        ("gpu:resid", r),
+        ("gpu:J", j),
+        ("gpu:|K_uu|", vec![gram.k_uu_fro()]),
+        ("gpu:adam", mlp.flat_params()?),
+        ("gpu:adam-v", v),
+    ];
+    out.extend(lm.map(|d| ("gpu:lm-step", d)));
+    Ok(out)
 }
 
 fn host(t: &candle_core::Tensor) -> Result<Vec<f64>> {
@@ -124,13 +177,8 @@ fn compute(
         ("gradient", grad.to_f64()?),
         ("|K_uu|_F", vec![gram.k_uu_fro()]),
     ];
-    let (step_loss, step_grad) = match dtype {
-        DType::F32 => device_step!(f32, &mlp, set, device),
-        _ => device_step!(f64, &mlp, set, device),
-    };
     let mut quantities = quantities;
-    quantities.push(("step-loss", step_loss));
-    quantities.push(("step-grad", step_grad));
+    quantities.extend(gpu_engine_outputs(config, set, dtype, device)?);
     Ok(Outputs {
         quantities,
         seconds: t.elapsed().as_secs_f64(),
@@ -215,7 +263,7 @@ pub fn run(a: GpuCheckArgs) -> Result<()> {
     );
     println!();
     println!(
-        "{:<5} {:<10} {:>8} {:>12} {:>10}  result",
+        "{:<5} {:<11} {:>8} {:>12} {:>10}  result",
         "dtype", "quantity", "values", "rel. error", "tolerance"
     );
     let mut failed = Vec::new();
@@ -239,7 +287,7 @@ pub fn run(a: GpuCheckArgs) -> Result<()> {
                 (false, true) => "FAIL",
             };
             println!(
-                "{:<5} {:<10} {:>8} {:>12.3e} {:>10.0e}  {verdict}",
+                "{:<5} {:<11} {:>8} {:>12.3e} {:>10.0e}  {verdict}",
                 dtype_name(dtype),
                 name,
                 x.len(),

@@ -1,4 +1,4 @@
-//! ∂L/∂θ from both evaluators (the CPU engine's reverse pass, candle's autograd over the jets)
+//! ∂L/∂θ from every evaluator (the CPU engine's reverse pass, candle's autograd over the jets, the GPU engine's step on the host backend)
 //! against central finite differences of L, in f64, for the three residual kinds (Darcy,
 //! Poisson, regression); and the loss against eq. (7) by hand.
 
@@ -7,7 +7,7 @@ use mspinn_model::fixture::{self, Fixture};
 use mspinn_model::{Activation, DType, Engine, EngineConfig, Gradient, ResidualSet};
 use mspinn_problem::{collocation, PointSpec, Problem};
 
-const ENGINES: [Engine; 2] = [Engine::Cpu, Engine::Candle];
+const ENGINES: [Engine; 3] = [Engine::Cpu, Engine::Candle, Engine::GpuHost];
 
 fn residual_set(preset: &str, eps: Option<f64>, n: usize, lambda: f64) -> ResidualSet {
     let f = Fixture::new(preset).endpoints(n).lambda(lambda);

@@ -47,7 +47,9 @@ fn autograd_row(mlp: &Mlp, set: &ResidualSet, i: usize) -> Vec<f64> {
 }
 
 fn check_rows(mlp: &Mlp, set: &ResidualSet) {
-    for engine in [Engine::Cpu, Engine::Candle] {
+    // The GPU engine's kernels are tanh's (it refuses other activations).
+    let gpu = (mlp.activation() == mspinn_model::Activation::Tanh).then_some(Engine::GpuHost);
+    for engine in [Engine::Cpu, Engine::Candle].into_iter().chain(gpu) {
         let mut ev =
             evaluator::build(&EngineConfig::new(Some(engine), Default::default()), mlp).unwrap();
         let j = ev.jacobian(mlp, set, 0..set.len()).unwrap();

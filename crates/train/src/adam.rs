@@ -12,13 +12,14 @@
 //! whichever form the evaluator produced it ([`Gradient`]).
 
 use candle_core::{DType, Device, Tensor, Var};
+use mspinn_model::device::{adam_constants, AdamHyper};
 use mspinn_model::{update_var_in_place, FlatGrad, Gradient, Real};
 
 use crate::Result;
 
-pub const BETA1: f64 = 0.9;
-pub const BETA2: f64 = 0.999;
-pub const EPS: f64 = 1e-8;
+pub const BETA1: f64 = AdamHyper::PAPER.beta1;
+pub const BETA2: f64 = AdamHyper::PAPER.beta2;
+pub const EPS: f64 = AdamHyper::PAPER.eps;
 
 /// Moments m, v per variable and the step count t.
 #[derive(Clone, Debug)]
@@ -84,12 +85,9 @@ fn host_step<T: Real + num_like::Sqrt>(
     t: u64,
     lr: f64,
 ) -> Result<()> {
-    let t = t as i32;
-    let c = |x: f64| T::of(x);
-    let (b1, b2, ob1, ob2) = (c(BETA1), c(BETA2), c(1.0 - BETA1), c(1.0 - BETA2));
-    let scale_m = c(1.0 / (1.0 - BETA1.powi(t)));
-    let scale_v = c(1.0 / (1.0 - BETA2.powi(t)));
-    let (lr, eps) = (c(lr), c(EPS));
+    // The constants the device Adam uses too (one rounding of each).
+    let [b1, b2, ob1, ob2, scale_m, scale_v, lr, eps] =
+        adam_constants::<T>(AdamHyper::PAPER, t, lr);
     let mut off = 0;
     for var in vars {
         let n = var.elem_count();
@@ -197,6 +195,51 @@ impl Adam {
             Moments::F64 { m, v } => (tensors(m, &self.vars)?, tensors(v, &self.vars)?),
         };
         Ok(AdamState { m, v, t: self.t })
+    }
+
+    /// Adam at step count `t` with moments given flat (f64, flat parameter order): what a
+    /// resident (device) Adam hands back to the trainer for checkpoints.
+    pub fn from_flat(vars: Vec<Var>, m: &[f64], v: &[f64], t: u64) -> Result<Self> {
+        let as_tensors = |flat: &[f64]| -> Result<Vec<Tensor>> {
+            let mut off = 0;
+            let mut out = Vec::with_capacity(vars.len());
+            for var in &vars {
+                let n = var.elem_count();
+                out.push(
+                    Tensor::from_slice(&flat[off..off + n], var.shape(), var.device())?
+                        .to_dtype(var.dtype())?,
+                );
+                off += n;
+            }
+            Ok(out)
+        };
+        let n: usize = vars.iter().map(|v| v.elem_count()).sum();
+        if m.len() != n || v.len() != n {
+            return Err(crate::TrainError::Option {
+                field: "adam moments",
+                value: format!("{} and {} values", m.len(), v.len()),
+                reason: format!("the network has {n} parameters"),
+            });
+        }
+        let state = AdamState {
+            m: as_tensors(m)?,
+            v: as_tensors(v)?,
+            t,
+        };
+        Self::with_state(vars, state)
+    }
+
+    /// The moments as flat f64 vectors (flat parameter order).
+    pub fn flat_moments(&self) -> Result<(Vec<f64>, Vec<f64>)> {
+        let flat = |ts: &[Tensor]| -> Result<Vec<f64>> { host_vec::<f64>(ts) };
+        Ok(match &self.moments {
+            Moments::Tensors { m, v } => (flat(m)?, flat(v)?),
+            Moments::F32 { m, v } => (
+                m.iter().map(|&x| f64::from(x)).collect(),
+                v.iter().map(|&x| f64::from(x)).collect(),
+            ),
+            Moments::F64 { m, v } => (m.clone(), v.clone()),
+        })
     }
 
     /// The step count t.

@@ -116,6 +116,37 @@ pub enum Kernel<T> {
         zb: At,
         ew: At,
     },
+    /// Rows' Jacobian entries of a hidden (or the output) layer's weights, from its input
+    /// streams h (3·n·din) and its pre-activation adjoints z̄ (3·n·dout) of the unweighted
+    /// residual: J[i, col + o·din + p] = Σ_c z̄_c[i, o] h_c[i, p], J row-major with leading
+    /// dimension `ldj` (N_p).
+    JacobianWeights {
+        h: At,
+        bar: At,
+        n: usize,
+        din: usize,
+        dout: usize,
+        jac: At,
+        ldj: usize,
+        col: usize,
+    },
+    /// J[i, col + j] = src[i·d + j]: per-row terms (bias adjoints, layer 0's terms) into their
+    /// Jacobian columns.
+    ScatterRows {
+        src: At,
+        n: usize,
+        d: usize,
+        jac: At,
+        ldj: usize,
+        col: usize,
+    },
+    /// r_i of every row (unweighted) from the (3, n) jets and (5, n) constants.
+    Residuals {
+        jets: At,
+        consts: At,
+        n: usize,
+        out: At,
+    },
     /// `len` copies of `value`.
     Fill { out: At, len: usize, value: T },
     /// One Adam step over `len` parameters: θ, m, v in place from g, with the step's constants
@@ -138,4 +169,10 @@ pub trait Backend<T: Real> {
     fn download(&mut self, from: At, host: &mut [T]) -> Result<()>;
     fn gemm(&mut self, g: &Gemm<T>) -> Result<()>;
     fn launch(&mut self, k: &Kernel<T>) -> Result<()>;
+    /// Hands the first `rows·cols` values of a buffer to candle as a row-major (rows × cols)
+    /// tensor on the backend's device, without a copy where the backend can (the CUDA one moves
+    /// its slice into candle's storage); the buffer is gone from the backend afterwards.
+    fn hand_to_candle(&mut self, buf: BufId, rows: usize, cols: usize) -> Result<candle_core::Tensor>;
+    /// Frees a buffer (its id is not reused).
+    fn free(&mut self, buf: BufId) -> Result<()>;
 }

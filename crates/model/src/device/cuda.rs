@@ -13,7 +13,7 @@ use candle_core::cuda_backend::cudarc::cublas::{CudaBlas, Gemm as CublasGemm, Ge
 use candle_core::cuda_backend::cudarc::driver::{
     CudaSlice, DeviceRepr, LaunchConfig, PushKernelArg, ValidAsZeroBits,
 };
-use candle_core::cuda_backend::WrapErr;
+use candle_core::cuda_backend::{CudaDType, WrapErr};
 use candle_core::CudaDevice;
 use mspinn_kernels::{Outputs, Tiles};
 
@@ -83,7 +83,7 @@ fn launch_config(len: usize) -> LaunchConfig {
 
 impl<T> CudaBackend<T>
 where
-    T: Real + DeviceRepr + ValidAsZeroBits,
+    T: Real + DeviceRepr + ValidAsZeroBits + CudaDType,
     CudaBlas: CublasGemm<T>,
 {
     fn suffix() -> &'static str {
@@ -116,7 +116,7 @@ where
 
 impl<T> Backend<T> for CudaBackend<T>
 where
-    T: Real + DeviceRepr + ValidAsZeroBits,
+    T: Real + DeviceRepr + ValidAsZeroBits + CudaDType,
     CudaBlas: CublasGemm<T>,
 {
     fn alloc(&mut self, len: usize) -> Result<BufId> {
@@ -248,11 +248,43 @@ where
             _ => self.launch_engine(k),
         }
     }
+
+    fn hand_to_candle(&mut self, buf: BufId, rows: usize, cols: usize) -> Result<candle_core::Tensor> {
+        let len = rows * cols;
+        let mut slice = self.take(buf)?;
+        if slice.len() < len {
+            let have = slice.len();
+            self.put(buf, slice);
+            return Err(ModelError::Shape {
+                what: format!("device buffer {buf}"),
+                expected: format!("at least {len} values"),
+                got: have.to_string(),
+            });
+        }
+        if slice.len() > len {
+            // candle's storage is the whole slice: copy the prefix into an exact one.
+            let mut exact = self.dev.alloc_zeros::<T>(len.max(1))?;
+            self.dev.memcpy_dtod(&slice.slice(..len), &mut exact)?;
+            slice = exact;
+        }
+        let storage =
+            candle_core::cuda_backend::CudaStorage::wrap_cuda_slice(slice, self.dev.clone());
+        Ok(candle_core::Tensor::from_storage(
+            candle_core::Storage::Cuda(storage),
+            (rows, cols),
+            candle_core::op::BackpropOp::none(),
+            false,
+        ))
+    }
+
+    fn free(&mut self, buf: BufId) -> Result<()> {
+        self.take(buf).map(drop)
+    }
 }
 
 impl<T> CudaBackend<T>
 where
-    T: Real + DeviceRepr + ValidAsZeroBits,
+    T: Real + DeviceRepr + ValidAsZeroBits + CudaDType,
     CudaBlas: CublasGemm<T>,
 {
     /// The kernels of engine.cu. Arguments are pushed as (device pointer at an offset) views
@@ -435,6 +467,74 @@ where
                 self.put(theta.buf, tb);
                 self.put(m.buf, mb);
                 self.put(v.buf, vb);
+                r
+            }
+            Kernel::JacobianWeights {
+                h,
+                bar,
+                n,
+                din,
+                dout,
+                jac,
+                ldj,
+                col,
+            } => {
+                let f = func!("jacobian_weights");
+                let mut jb = self.take(jac.buf)?;
+                let r = (|| -> Result<()> {
+                    let (hv, bv) = (view!(h), view!(bar));
+                    let mut jv = jb.slice_mut(jac.offset..);
+                    let mut l = f.builder();
+                    l.arg(&hv).arg(&bv).arg(&n).arg(&din).arg(&dout);
+                    l.arg(&mut jv).arg(&ldj).arg(&col);
+                    // SAFETY: as mspinn_jacobian_weights_*: h (3n·din), bar (3n·dout), jac
+                    // ((n−1)·ldj + col + din·dout).
+                    unsafe { l.launch(launch_config(n * din * dout)) }.w()?;
+                    Ok(())
+                })();
+                self.put(jac.buf, jb);
+                r
+            }
+            Kernel::ScatterRows {
+                src,
+                n,
+                d,
+                jac,
+                ldj,
+                col,
+            } => {
+                let f = func!("scatter_rows");
+                let mut jb = self.take(jac.buf)?;
+                let r = (|| -> Result<()> {
+                    let sv = view!(src);
+                    let mut jv = jb.slice_mut(jac.offset..);
+                    let mut l = f.builder();
+                    l.arg(&sv).arg(&n).arg(&d).arg(&mut jv).arg(&ldj).arg(&col);
+                    // SAFETY: as mspinn_scatter_rows_*: src (n·d), jac ((n−1)·ldj + col + d).
+                    unsafe { l.launch(launch_config(n * d)) }.w()?;
+                    Ok(())
+                })();
+                self.put(jac.buf, jb);
+                r
+            }
+            Kernel::Residuals {
+                jets,
+                consts,
+                n,
+                out,
+            } => {
+                let f = func!("residuals");
+                let mut ob = self.take(out.buf)?;
+                let r = (|| -> Result<()> {
+                    let (jv, cv) = (view!(jets), view!(consts));
+                    let mut ov = ob.slice_mut(out.offset..);
+                    let mut l = f.builder();
+                    l.arg(&jv).arg(&cv).arg(&n).arg(&mut ov);
+                    // SAFETY: as mspinn_residuals_*: jets (3n), consts (5n), out (n).
+                    unsafe { l.launch(launch_config(n)) }.w()?;
+                    Ok(())
+                })();
+                self.put(out.buf, ob);
                 r
             }
             Kernel::ResidualLoss { .. } | Kernel::ResidualSeed { .. } => {

@@ -122,6 +122,19 @@ impl<T: Real + HeaderFloat> Backend<T> for HostBackend<T> {
         self.write(g.c, &c)
     }
 
+    fn hand_to_candle(&mut self, buf: BufId, rows: usize, cols: usize) -> Result<candle_core::Tensor> {
+        let r = self.range(At::new(buf, 0), rows * cols)?;
+        let data = std::mem::take(&mut self.bufs[buf]);
+        let t = candle_core::Tensor::from_slice(&data[r], (rows, cols), &candle_core::Device::Cpu)?;
+        Ok(t)
+    }
+
+    fn free(&mut self, buf: BufId) -> Result<()> {
+        self.range(At::new(buf, 0), 0)?;
+        self.bufs[buf] = Vec::new();
+        Ok(())
+    }
+
     // Each loop body is one CUDA thread's work, indexed as the kernel indexes it.
     #[allow(clippy::needless_range_loop)]
     fn launch(&mut self, k: &Kernel<T>) -> Result<()> {
@@ -240,6 +253,71 @@ impl<T: Real + HeaderFloat> Backend<T> for HostBackend<T> {
                 }
                 self.write(zb, &zbv)?;
                 self.write(ew, &ewv)
+            }
+            Kernel::JacobianWeights {
+                h,
+                bar,
+                n,
+                din,
+                dout,
+                jac,
+                ldj,
+                col,
+            } => {
+                let (mh, mb) = (n * din, n * dout);
+                let (hv, bv) = (self.read(h, 3 * mh)?, self.read(bar, 3 * mb)?);
+                let r = self.range(jac, (n.max(1) - 1) * ldj + col + din * dout)?;
+                let jv = &mut self.bufs[jac.buf][r];
+                for i in 0..n {
+                    for o in 0..dout {
+                        let b = i * dout + o;
+                        let zb = [bv[b], bv[mb + b], bv[2 * mb + b]];
+                        for p in 0..din {
+                            let a = i * din + p;
+                            jv[i * ldj + col + o * din + p] =
+                                T::jacobian_weight(zb, [hv[a], hv[mh + a], hv[2 * mh + a]]);
+                        }
+                    }
+                }
+                Ok(())
+            }
+            Kernel::ScatterRows {
+                src,
+                n,
+                d,
+                jac,
+                ldj,
+                col,
+            } => {
+                let sv = self.read(src, n * d)?;
+                let r = self.range(jac, (n.max(1) - 1) * ldj + col + d)?;
+                let jv = &mut self.bufs[jac.buf][r];
+                for k in 0..n * d {
+                    jv[(k / d) * ldj + col + k % d] = sv[k];
+                }
+                Ok(())
+            }
+            Kernel::Residuals {
+                jets,
+                consts,
+                n,
+                out,
+            } => {
+                let (j, c) = (self.read(jets, 3 * n)?, self.read(consts, 5 * n)?);
+                let r: Vec<T> = (0..n)
+                    .map(|i| {
+                        mspinn_kernels::operator::residual(
+                            j[i],
+                            j[n + i],
+                            j[2 * n + i],
+                            c[i],
+                            c[n + i],
+                            c[2 * n + i],
+                            c[3 * n + i],
+                        )
+                    })
+                    .collect();
+                self.write(out, &r)
             }
             Kernel::Fill { out, len, value } => self.write(out, &vec![value; len]),
             Kernel::Adam {

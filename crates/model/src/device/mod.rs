@@ -7,13 +7,16 @@
 //! (cuBLAS and the PTX of `kernels/src/engine.cu`); it has not yet run on one. The evaluator that
 //! puts the step behind the seam is the next step; until then no command uses this module.
 
+pub mod adam;
 pub mod backend;
 #[cfg(feature = "cuda")]
 pub mod cuda;
 pub mod host;
 pub mod plan;
+mod rows;
 pub mod step;
 
+pub use adam::{adam_constants, AdamHyper};
 pub use backend::{At, Backend, BufId, Gemm, Kernel};
 pub use host::HostBackend;
 pub use plan::{grid_stride, StepPlan};

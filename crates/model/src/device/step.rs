@@ -23,23 +23,27 @@ use crate::{Activation, LossTerms, Mlp, ModelError, Real, ResidualSet, Result};
 /// The step's buffers on a backend, for one architecture and one set of rows.
 pub struct DeviceStep<T, B> {
     pub plan: StepPlan,
-    backend: B,
-    params: BufId,
-    grad: BufId,
-    x: BufId,
-    consts: BufId,
-    z: Vec<BufId>,
-    a: Vec<BufId>,
-    s: Vec<BufId>,
-    bar: [BufId; 2],
-    partials: BufId,
-    ones: BufId,
-    zb0: BufId,
-    ew: BufId,
+    /// Rows the buffers were allocated for ([`Self::reload`] may use fewer).
+    pub(super) capacity: usize,
+    /// Adam's moments, allocated by the first fused step ([`super::adam`]).
+    pub(super) moments: Option<(BufId, BufId)>,
+    pub(super) backend: B,
+    pub(super) params: BufId,
+    pub(super) grad: BufId,
+    pub(super) x: BufId,
+    pub(super) consts: BufId,
+    pub(super) z: Vec<BufId>,
+    pub(super) a: Vec<BufId>,
+    pub(super) s: Vec<BufId>,
+    pub(super) bar: [BufId; 2],
+    pub(super) partials: BufId,
+    pub(super) ones: BufId,
+    pub(super) zb0: BufId,
+    pub(super) ew: BufId,
     _t: std::marker::PhantomData<T>,
 }
 
-fn at(buf: BufId) -> At {
+pub(super) fn at(buf: BufId) -> At {
     At::new(buf, 0)
 }
 
@@ -73,7 +77,8 @@ impl<T: Real, B: Backend<T>> DeviceStep<T, B> {
             .map(|&l| alloc(l))
             .collect::<Result<Vec<_>>>()?;
         let bar = [alloc(plan.bar_len)?, alloc(plan.bar_len)?];
-        let partials = alloc(plan.n_tiles)?;
+        // Tiles of any reload within the capacity: ⌈a/B⌉ + ⌈b/B⌉ ≤ ⌈(a+b)/B⌉ + 1.
+        let partials = alloc(max_tiles(plan.n))?;
         let ones = alloc(plan.n)?;
         let d1 = plan.dims[1];
         let (zb0, ew) = (alloc(plan.n * d1)?, alloc(plan.n * d1)?);
@@ -85,6 +90,8 @@ impl<T: Real, B: Backend<T>> DeviceStep<T, B> {
             value: T::ONE,
         })?;
         Ok(Self {
+            capacity: plan.n,
+            moments: None,
             plan,
             backend,
             params,
@@ -130,29 +137,95 @@ impl<T: Real, B: Backend<T>> DeviceStep<T, B> {
 
     /// The loss terms at `theta` (flat parameter order), and ∂L/∂θ into `grad` when given.
     pub fn run(&mut self, theta: &[T], grad: Option<&mut [T]>) -> Result<LossTerms> {
-        let p = self.plan.clone();
-        if theta.len() != p.n_params || grad.as_ref().is_some_and(|g| g.len() != p.n_params) {
-            return Err(ModelError::Shape {
-                what: "device step parameters".into(),
-                expected: p.n_params.to_string(),
-                got: theta.len().to_string(),
-            });
+        if grad.as_ref().is_some_and(|g| g.len() != self.plan.n_params) {
+            return Err(self.params_shape(grad.map_or(0, |g| g.len())));
         }
-        self.backend.upload(at(self.params), theta)?;
+        self.set_params(theta)?;
+        match grad {
+            Some(g) => {
+                let terms = self.loss_and_grad_resident()?;
+                self.backend.download(at(self.grad), g)?;
+                Ok(terms)
+            }
+            None => self.loss_resident(),
+        }
+    }
+
+    fn params_shape(&self, got: usize) -> ModelError {
+        ModelError::Shape {
+            what: "device step parameters".into(),
+            expected: self.plan.n_params.to_string(),
+            got: got.to_string(),
+        }
+    }
+
+    /// Uploads θ (flat parameter order) into the device's parameter buffer.
+    pub fn set_params(&mut self, theta: &[T]) -> Result<()> {
+        if theta.len() != self.plan.n_params {
+            return Err(self.params_shape(theta.len()));
+        }
+        self.backend.upload(at(self.params), theta)
+    }
+
+    /// Rows the buffers hold at most.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// Downloads ∂L/∂θ as the last backward pass left it.
+    pub fn download_grad(&mut self, g: &mut [T]) -> Result<()> {
+        if g.len() != self.plan.n_params {
+            return Err(self.params_shape(g.len()));
+        }
+        self.backend.download(at(self.grad), g)
+    }
+
+    /// Downloads the device's θ.
+    pub fn params(&mut self, theta: &mut [T]) -> Result<()> {
+        if theta.len() != self.plan.n_params {
+            return Err(self.params_shape(theta.len()));
+        }
+        self.backend.download(at(self.params), theta)
+    }
+
+    /// The loss terms at the parameters already on the device.
+    pub fn loss_resident(&mut self) -> Result<LossTerms> {
+        let p = self.plan.clone();
+        self.forward(&p)?;
+        self.loss(&p)
+    }
+
+    /// The loss terms and ∂L/∂θ (left in the device's gradient buffer) at the parameters
+    /// already on the device.
+    pub fn loss_and_grad_resident(&mut self) -> Result<LossTerms> {
+        let p = self.plan.clone();
         self.forward(&p)?;
         let terms = self.loss(&p)?;
-        if let Some(g) = grad {
-            self.backward(&p)?;
-            self.backend.download(at(self.grad), g)?;
-        }
+        self.backward(&p)?;
         Ok(terms)
     }
 
-    fn gemm(&mut self, g: Gemm<T>) -> Result<()> {
+    /// Replaces the rows by `x` (n ≤ the capacity) and their constants (5, n), keeping every
+    /// buffer: a chunked Jacobian walks the rows through one allocation.
+    pub fn reload(&mut self, x: &[T], consts: &[T], n_pde: usize) -> Result<()> {
+        let n = x.len();
+        if n > self.capacity || consts.len() != 5 * n || n_pde > n {
+            return Err(ModelError::Shape {
+                what: "device step rows".into(),
+                expected: format!("at most {} points, 5 constants each", self.capacity),
+                got: format!("{n} points ({n_pde} PDE) and {} constants", consts.len()),
+            });
+        }
+        self.plan = StepPlan::new(&self.plan.dims, n, n_pde);
+        self.backend.upload(at(self.x), x)?;
+        self.backend.upload(at(self.consts), consts)
+    }
+
+    pub(super) fn gemm(&mut self, g: Gemm<T>) -> Result<()> {
         self.backend.gemm(&g)
     }
 
-    fn forward(&mut self, p: &StepPlan) -> Result<()> {
+    pub(super) fn forward(&mut self, p: &StepPlan) -> Result<()> {
         let (n, dims, nl) = (p.n, &p.dims, p.dims.len() - 1);
         let (ow0, ob0) = p.offsets[0];
         self.backend.launch(&Kernel::InputJets {
@@ -201,7 +274,7 @@ impl<T: Real, B: Backend<T>> DeviceStep<T, B> {
     }
 
     /// Sums the tile partials on the host in a fixed order, PDE tiles then boundary tiles.
-    fn loss(&mut self, p: &StepPlan) -> Result<LossTerms> {
+    pub(super) fn loss(&mut self, p: &StepPlan) -> Result<LossTerms> {
         let jets = at(self.z[p.z_len.len() - 1]);
         self.backend.launch(&Kernel::ResidualLoss {
             jets,
@@ -300,7 +373,7 @@ impl<T: Real, B: Backend<T>> DeviceStep<T, B> {
 
     /// out (d) = Σ_i of the first n columns of the d × n column-major matrix at `m`: a gemm
     /// with the ones vector, a fixed-order reduction on any backend.
-    fn column_sums(&mut self, m: At, d: usize, out: At) -> Result<()> {
+    pub(super) fn column_sums(&mut self, m: At, d: usize, out: At) -> Result<()> {
         let n = self.plan.n;
         self.gemm(Gemm {
             trans_a: false,
@@ -318,4 +391,10 @@ impl<T: Real, B: Backend<T>> DeviceStep<T, B> {
             ldc: d,
         })
     }
+}
+
+/// Partial sums the fused residual can write for any split of `n` rows into PDE and boundary
+/// tiles.
+fn max_tiles(n: usize) -> usize {
+    n.div_ceil(mspinn_kernels::BLOCK) + 1
 }

@@ -13,6 +13,7 @@
 
 mod candle;
 mod cpu;
+mod device;
 mod jacobian;
 
 use std::ops::Range;
@@ -22,6 +23,7 @@ use serde::{Deserialize, Serialize};
 
 pub use self::candle::CandleEvaluator;
 pub use self::cpu::CpuEvaluator;
+pub use self::device::{DeviceEvaluator, MakeBackend};
 pub use self::jacobian::{jacobian_rows, RowCoefficients};
 use crate::{FlatGrad, LossTerms, Mlp, ModelError, ResidualSet, Result};
 
@@ -33,6 +35,13 @@ pub enum Engine {
     Cpu,
     /// candle ops, the fused residual op and candle's autograd, on any device.
     Candle,
+    /// The GPU engine: flat parameter buffers, cuBLAS gemms and the fused kernels of
+    /// `kernels/src/engine.cu`, Adam on the device (needs `--device cuda`).
+    Gpu,
+    /// The GPU engine's exact sequence of gemms and kernels run on the host backend (a
+    /// reference gemm and the host-compiled CUDA headers): what proves the GPU engine without a
+    /// GPU. Slow; for checks, not for training.
+    GpuHost,
 }
 
 impl Engine {
@@ -40,11 +49,14 @@ impl Engine {
         match self {
             Engine::Cpu => "cpu",
             Engine::Candle => "candle",
+            Engine::Gpu => "gpu",
+            Engine::GpuHost => "gpu-host",
         }
     }
 
     /// The engine a device is evaluated with unless the user names one: the CPU engine on the
-    /// CPU, candle on a GPU (until the CUDA engine exists). A rule, not a fallback: the choice is
+    /// CPU, candle on a GPU — until `scripts/gpu-check.sh` has passed on a real GPU, the GPU
+    /// engine is chosen by name only (`--engine gpu`). A rule, not a fallback: the choice is
     /// made before anything runs and recorded with the results.
     pub fn for_device(device: &Device) -> Engine {
         if device.is_cpu() {
@@ -67,10 +79,12 @@ impl std::str::FromStr for Engine {
         match s {
             "cpu" => Ok(Engine::Cpu),
             "candle" => Ok(Engine::Candle),
+            "gpu" => Ok(Engine::Gpu),
+            "gpu-host" => Ok(Engine::GpuHost),
             other => Err(ModelError::Config {
                 field: "engine",
                 value: other.into(),
-                reason: "expected cpu or candle".into(),
+                reason: "expected cpu, candle, gpu or gpu-host".into(),
             }),
         }
     }
@@ -183,6 +197,27 @@ pub trait Evaluator: Send {
         rows: Range<usize>,
         out: &mut Vec<f64>,
     ) -> Result<()>;
+
+    /// Adam with θ and the moments kept by the engine between steps (the GPU engine's, so a
+    /// step moves no parameters across the bus), or None: the trainer then steps Adam on the
+    /// host from [`Self::loss_and_grad`].
+    fn resident_adam(&mut self) -> Option<&mut dyn ResidentAdam> {
+        None
+    }
+}
+
+/// Adam run by the engine on its own copy of θ and the moments. The trainer loads them at a
+/// phase's start or resume, steps, and stores them back into the network (and its checkpoint's
+/// moments) only where it reads them: before logging, checkpoints and the phase's end. The
+/// update is the host Adam's arithmetic (`adam_constants`, the header's `adam_update`), so the
+/// trajectory equals the host loop's over the same engine's gradients bit for bit.
+pub trait ResidentAdam {
+    /// θ from `mlp`, the moments (flat parameter order; empty for zeros) and the step count t.
+    fn load(&mut self, mlp: &Mlp, set: &ResidualSet, m: &[f64], v: &[f64], t: u64) -> Result<()>;
+    /// One step at `lr` on `set`: the loss terms at θ before the update.
+    fn step(&mut self, set: &ResidualSet, lr: f64) -> Result<LossTerms>;
+    /// Writes the engine's θ into `mlp` and its moments into `m`, `v`; returns t.
+    fn store(&mut self, mlp: &Mlp, m: &mut Vec<f64>, v: &mut Vec<f64>) -> Result<u64>;
 }
 
 /// Builds the evaluator `config` asks for, for networks shaped like `mlp` on its device.
@@ -191,6 +226,84 @@ pub fn build(config: &EngineConfig, mlp: &Mlp) -> Result<Box<dyn Evaluator>> {
     match config.resolve(mlp.device()) {
         Engine::Cpu => Ok(Box::new(CpuEvaluator::new(mlp, config.options)?)),
         Engine::Candle => Ok(Box::new(CandleEvaluator::new(mlp))),
+        Engine::GpuHost => gpu_host(mlp),
+        Engine::Gpu => gpu(mlp),
+    }
+}
+
+/// The GPU engine's step on the host backend, for a network on the CPU.
+fn gpu_host(mlp: &Mlp) -> Result<Box<dyn Evaluator>> {
+    use crate::device::HostBackend;
+    if !mlp.device().is_cpu() {
+        return Err(ModelError::Config {
+            field: "engine",
+            value: "gpu-host".into(),
+            reason: "gpu-host runs the GPU engine's step on the host: use --device cpu".into(),
+        });
+    }
+    let e = Engine::GpuHost;
+    match mlp.dtype() {
+        DType::F32 => Ok(Box::new(DeviceEvaluator::<f32, _>::new(
+            e,
+            mlp,
+            Box::new(HostBackend::new),
+        )?)),
+        DType::F64 => Ok(Box::new(DeviceEvaluator::<f64, _>::new(
+            e,
+            mlp,
+            Box::new(HostBackend::new),
+        )?)),
+        other => Err(ModelError::DType(other)),
+    }
+}
+
+/// The GPU engine on the network's CUDA device.
+#[cfg(feature = "cuda")]
+fn gpu(mlp: &Mlp) -> Result<Box<dyn Evaluator>> {
+    use crate::device::cuda::CudaBackend;
+    let Device::Cuda(dev) = mlp.device() else {
+        return Err(gpu_needs_cuda());
+    };
+    let e = Engine::Gpu;
+    match mlp.dtype() {
+        DType::F32 => {
+            let dev = dev.clone();
+            Ok(Box::new(DeviceEvaluator::<f32, _>::new(
+                e,
+                mlp,
+                Box::new(move || CudaBackend::new(&dev)),
+            )?))
+        }
+        DType::F64 => {
+            let dev = dev.clone();
+            Ok(Box::new(DeviceEvaluator::<f64, _>::new(
+                e,
+                mlp,
+                Box::new(move || CudaBackend::new(&dev)),
+            )?))
+        }
+        other => Err(ModelError::DType(other)),
+    }
+}
+
+#[cfg(not(feature = "cuda"))]
+fn gpu(_mlp: &Mlp) -> Result<Box<dyn Evaluator>> {
+    Err(gpu_needs_cuda())
+}
+
+fn gpu_needs_cuda() -> ModelError {
+    ModelError::Config {
+        field: "engine",
+        value: "gpu".into(),
+        reason: if cfg!(feature = "cuda") {
+            "the GPU engine runs on a CUDA device: add --device cuda (or use --engine gpu-host to \
+             run its step on the host)"
+                .into()
+        } else {
+            "this binary was built without the `cuda` feature (scripts/build-cuda.sh builds one); \
+             --engine gpu-host runs the GPU engine's step on the host"
+                .into()
+        },
     }
 }
 

@@ -68,7 +68,10 @@ pub(super) enum PhaseEnd {
 }
 
 impl Trainer<'_> {
-    /// Adam steps at a fixed learning rate (fresh moments at the phase's start).
+    /// Adam steps at a fixed learning rate (fresh moments at the phase's start). With an
+    /// engine that keeps θ and the moments itself ([`Evaluator::resident_adam`], the GPU
+    /// engine's), they are loaded once and written back into the network only where the loop
+    /// reads it: before a row is logged, a checkpoint, a stop and the phase's end.
     pub(super) fn adam_phase(
         &self,
         ev: &mut dyn Evaluator,
@@ -80,12 +83,33 @@ impl Trainer<'_> {
         if st.pos.iter_in_phase == 0 {
             st.adam = Adam::new(self.mlp.vars())?;
         }
+        let resident = match ev.resident_adam() {
+            Some(ra) => {
+                let (m, v) = st.adam.flat_moments()?;
+                ra.load(self.mlp, self.set, &m, &v, st.adam.t())?;
+                st.pos.adam_t = st.adam.t();
+                true
+            }
+            None => false,
+        };
         while st.pos.iter_in_phase < iters {
-            if self.opts.stop_after == Some(st.pos.global_iter) || self.interrupted() {
+            let every = self.opts.checkpoint_every;
+            let checkpoint_due =
+                st.pos.global_iter == 0 || (every > 0 && st.pos.global_iter.is_multiple_of(every));
+            let log_due =
+                st.pos.iter_in_phase.is_multiple_of(log_every) && st.unlogged(st.pos.global_iter);
+            let stop = self.opts.stop_after == Some(st.pos.global_iter) || self.interrupted();
+            if resident && (stop || checkpoint_due || log_due) {
+                self.store_resident(ev, st)?;
+            }
+            if stop {
                 self.save_checkpoint(st)?;
                 return Ok(PhaseEnd::Stopped);
             }
-            st.terms = ev.loss_and_grad(self.mlp, self.set, &mut st.grad)?;
+            st.terms = match ev.resident_adam() {
+                Some(ra) if resident => ra.step(self.set, lr)?,
+                _ => ev.loss_and_grad(self.mlp, self.set, &mut st.grad)?,
+            };
             self.check_finite(
                 &st.terms,
                 st.pos.global_iter,
@@ -93,11 +117,10 @@ impl Trainer<'_> {
                 &mut st.rows,
                 &st.last_checkpoint,
             )?;
-            let every = self.opts.checkpoint_every;
-            if st.pos.global_iter == 0 || (every > 0 && st.pos.global_iter.is_multiple_of(every)) {
+            if checkpoint_due {
                 self.save_checkpoint(st)?;
             }
-            if st.pos.iter_in_phase.is_multiple_of(log_every) && st.unlogged(st.pos.global_iter) {
+            if log_due {
                 st.push(self.row(&st.pos, "adam", lr, &st.terms, &st.start));
                 self.log_hook(
                     st.pos.global_iter,
@@ -116,13 +139,22 @@ impl Trainer<'_> {
                     ));
                 }
             }
-            st.adam.step_with(&st.grad, lr)?;
+            if !resident {
+                st.adam.step_with(&st.grad, lr)?;
+            }
             st.pos.iter_in_phase += 1;
             st.pos.global_iter += 1;
-            st.pos.adam_t = st.adam.t();
+            st.pos.adam_t = if resident {
+                st.pos.adam_t + 1
+            } else {
+                st.adam.t()
+            };
             if let Some(b) = &st.bar {
                 b.inc(1);
             }
+        }
+        if resident {
+            self.store_resident(ev, st)?;
         }
         st.terms = ev.loss(self.mlp, self.set)?;
         if !st.unlogged(st.pos.global_iter) {
@@ -136,6 +168,19 @@ impl Trainer<'_> {
             self.mlp,
         );
         Ok(PhaseEnd::Done)
+    }
+
+    /// Writes a resident Adam's θ into the network and its moments and step count into
+    /// `st.adam` (what checkpoints save).
+    fn store_resident(&self, ev: &mut dyn Evaluator, st: &mut RunState) -> Result<()> {
+        let Some(ra) = ev.resident_adam() else {
+            return Ok(());
+        };
+        let (mut m, mut v) = (Vec::new(), Vec::new());
+        let t = ra.store(self.mlp, &mut m, &mut v)?;
+        st.adam = Adam::from_flat(self.mlp.vars(), &m, &v, t)?;
+        st.pos.adam_t = t;
+        Ok(())
     }
 
     /// One L-BFGS run; rows and error probes for its accepted iterates every `log_every`.
