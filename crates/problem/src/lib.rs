@@ -30,6 +30,6 @@ pub use problem::{OperatorKind, Problem};
 pub use reference::solve_darcy;
 pub use residual::LinearResidual;
 pub use two_d::{
-    boundary_points, collocation_2d, parse_point_kind_2d, Coefficient2d, LinearResidual2d,
-    PointSpec2d, Problem2d, Problem2dConfig, Rect, ScalarFn2,
+    boundary_points, cells_per_period, collocation_2d, parse_point_kind_2d, Coefficient2d,
+    LinearResidual2d, PointSpec2d, Problem2d, Problem2dConfig, Rect, ScalarFn2,
 };
