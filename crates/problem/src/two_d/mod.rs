@@ -5,23 +5,28 @@
 //! [`LinearResidual2d`]), its TOML table ([`Problem2dConfig`]), and collocation and boundary
 //! sets ([`collocation_2d`], [`boundary_points`]), and the reference a trained network is
 //! measured against: a finite-volume solution with a measured resolution rule
-//! ([`Problem2d::solve_fv`], [`cells_per_period`]).
+//! ([`Problem2d::solve_fv`], [`cells_per_period`]), and the homogenised tensor and solution
+//! ([`Coefficient2d::homogenized_tensor`], [`Problem2d::homogenized_solution`]).
 
+mod cell;
 mod coefficient2d;
 mod config2d;
 mod expr2;
 mod fv;
+mod homogenized2d;
 mod points2d;
 mod problem2d;
 mod reference2d;
 mod residual2d;
 
+pub use cell::{Tensor2, CELL_PROBLEM_CELLS};
 pub use coefficient2d::{
     Coefficient2d, CoefficientMin2d, COEFFICIENT_2D_NAMES, POSITIVITY_SCAN_2D,
 };
 pub use config2d::{NumberExpr, Problem2dConfig};
 pub use expr2::ScalarFn2;
 pub use fv::{solve_dirichlet, FvGrid, FvSolution, MAX_UNKNOWNS};
+pub use homogenized2d::OFF_DIAGONAL_TOLERANCE;
 pub use points2d::{
     boundary_points, collocation_2d, parse_point_kind_2d, PointSpec2d, POINT_KINDS_2D,
 };
