@@ -220,14 +220,15 @@ pub enum ProblemError {
     #[error("{field}: the sparse solver failed: {reason}")]
     Solver { field: String, reason: String },
 
-    /// The homogenised tensor has an off-diagonal entry that the 5-point homogenised solver
-    /// does not discretise.
-    #[error(
-        "homogenized tensor has a12 = {a12} (a11 = {a11}, a22 = {a22}): the homogenised \
-         solver handles diagonal tensors only; a coefficient with a reflection symmetry \
-         (a(-y1, y2) = a(y1, y2) up to a shift) has a12 = 0"
-    )]
-    OffDiagonalTensor { a11: f64, a12: f64, a22: f64 },
+    /// A conductivity tensor that is not symmetric positive definite (or not finite), so
+    /// −∇·(A∇u) = f is not elliptic.
+    #[error("homogenized tensor [[{a11}, {a12}], [{a12}, {a22}]] is invalid: {reason}")]
+    InvalidTensor {
+        a11: f64,
+        a12: f64,
+        a22: f64,
+        reason: &'static str,
+    },
 }
 
 impl ProblemError {

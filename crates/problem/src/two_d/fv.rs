@@ -207,7 +207,11 @@ pub struct FvSolution {
 }
 
 impl FvSolution {
-    fn new(grid: FvGrid, values: Vec<f64>, boundary: &dyn Fn([f64; 2]) -> f64) -> FvSolution {
+    pub(crate) fn new(
+        grid: FvGrid,
+        values: Vec<f64>,
+        boundary: &dyn Fn([f64; 2]) -> f64,
+    ) -> FvSolution {
         let [nx, ny] = grid.n;
         let r = grid.domain;
         let axis = |lo: f64, hi: f64, m: usize| -> Vec<f64> {

@@ -1,21 +1,24 @@
 //! The homogenised 2-D solution ū: −∇·(ā∇ū) = f with the data of the oscillatory problem.
 //!
 //! ā is the constant tensor of the cell problems ([`crate::Coefficient2d::homogenized_tensor`]).
-//! The solve reuses the reference solver's five-point finite volumes with the constant
-//! diagonal (ā₁₁, ā₂₂) on the same kind of grid (f may still oscillate on the ε scale, as in
-//! 1-D), so it is second order like the reference. An off-diagonal ā₁₂ would need a nine-point
-//! cross-derivative stencil whose boundary rows break the symmetry the Cholesky solve relies
-//! on; rather than silently drop it, a tensor with |ā₁₂| > 1e-8·√(ā₁₁ā₂₂) is refused with
-//! [`ProblemError::OffDiagonalTensor`]. Every coefficient with a reflection symmetry
-//! (a(c − y₁, y₂) = a(y₁, y₂) for some c, e.g. `oscillatory-2d` and every laminate) has
-//! ā₁₂ = 0 exactly, and the discrete ā₁₂ vanishes to rounding on grids that respect it.
+//! ū is solved on the same kind of grid as the reference (f may still oscillate on the ε
+//! scale, as in 1-D), so it is second order like the reference:
+//! * when |ā₁₂| ≤ [`OFF_DIAGONAL_TOLERANCE`]·√(ā₁₁ā₂₂) — every coefficient with a reflection
+//!   symmetry (a(c − y₁, y₂) = a(y₁, y₂) for some c, e.g. `oscillatory-2d` and all axis-aligned
+//!   laminates) has ā₁₂ = 0 exactly, and the discrete ā₁₂ vanishes to rounding — with the
+//!   reference solver's five-point stencil and sparse Cholesky;
+//! * otherwise with the nine-point stencil of [`solve_dirichlet_tensor`] (the five-point part
+//!   plus a four-corner cross difference) and sparse LU, since its boundary rows are not
+//!   symmetric.
 
 use crate::error::ProblemError;
+use crate::two_d::anisotropic::solve_dirichlet_tensor;
 use crate::two_d::cell::Tensor2;
 use crate::two_d::fv::{solve_dirichlet, FvGrid, FvSolution};
 use crate::two_d::problem2d::Problem2d;
 
-/// Largest |ā₁₂|/√(ā₁₁ā₂₂) treated as zero (the cell solve's rounding is ~1e-13).
+/// Largest |ā₁₂|/√(ā₁₁ā₂₂) treated as zero (the cell solve's rounding is ~1e-13), below
+/// which the symmetric five-point solve is used.
 pub const OFF_DIAGONAL_TOLERANCE: f64 = 1e-8;
 
 impl Problem2d {
@@ -24,7 +27,8 @@ impl Problem2d {
         self.coef.homogenized_tensor()
     }
 
-    /// ū on `grid` for the tensor `abar`; refuses a non-negligible off-diagonal entry.
+    /// ū on `grid` for the constant tensor `abar` (symmetrised; refused unless positive
+    /// definite).
     pub fn solve_homogenized(
         &self,
         abar: Tensor2,
@@ -32,13 +36,22 @@ impl Problem2d {
     ) -> Result<FvSolution, ProblemError> {
         let [[a11, a12], [a21, a22]] = abar;
         let off = 0.5 * (a12 + a21);
-        if !(a11 > 0.0 && a22 > 0.0) || off.abs() > OFF_DIAGONAL_TOLERANCE * (a11 * a22).sqrt() {
-            return Err(ProblemError::OffDiagonalTensor { a11, a12: off, a22 });
+        if !(a11.is_finite() && a22.is_finite() && off.is_finite()) {
+            return Err(ProblemError::InvalidTensor {
+                a11,
+                a12: off,
+                a22,
+                reason: "it is not finite",
+            });
         }
-        let cell_a = vec![[a11, a22]; grid.unknowns()];
-        solve_dirichlet(grid, &cell_a, &|p| self.forcing_at(p), &|p| {
-            self.boundary.eval(p)
-        })
+        let forcing = |p: [f64; 2]| self.forcing_at(p);
+        let boundary = |p: [f64; 2]| self.boundary.eval(p);
+        if a11 > 0.0 && a22 > 0.0 && off.abs() <= OFF_DIAGONAL_TOLERANCE * (a11 * a22).sqrt() {
+            let cell_a = vec![[a11, a22]; grid.unknowns()];
+            solve_dirichlet(grid, &cell_a, &forcing, &boundary)
+        } else {
+            solve_dirichlet_tensor(grid, abar, &forcing, &boundary)
+        }
     }
 
     /// ū at the points, on [`Problem2d::reference_grid`] for the relative accuracy `target`.

@@ -8,6 +8,7 @@
 //! ([`Problem2d::solve_fv`], [`cells_per_period`]), and the homogenised tensor and solution
 //! ([`Coefficient2d::homogenized_tensor`], [`Problem2d::homogenized_solution`]).
 
+mod anisotropic;
 mod cell;
 mod coefficient2d;
 mod config2d;
@@ -19,6 +20,7 @@ mod problem2d;
 mod reference2d;
 mod residual2d;
 
+pub use anisotropic::solve_dirichlet_tensor;
 pub use cell::{Tensor2, CELL_PROBLEM_CELLS};
 pub use coefficient2d::{
     Coefficient2d, CoefficientMin2d, COEFFICIENT_2D_NAMES, POSITIVITY_SCAN_2D,
