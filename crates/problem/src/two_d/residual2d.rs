@@ -2,7 +2,7 @@
 
 use crate::error::ProblemError;
 
-/// r_i = c_u u + Σₖ c_grad[k] ∂ₖu + Σₖ c_hess[k] ∂ₖₖu − rhs at the point `points[i]`.
+/// r_i = c_u u + Σₖ `c_grad[k]` ∂ₖu + Σₖ `c_hess[k]` ∂ₖₖu − rhs at the point `points[i]`.
 ///
 /// Darcy: c_hess = (−a, −a), c_grad = −∇_y a(x/ε)/ε, c_u = 0, rhs = f. Boundary rows: c_u = 1,
 /// the others 0, rhs = g.
