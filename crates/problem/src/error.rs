@@ -136,6 +136,99 @@ pub enum ProblemError {
     /// Adaptive quadrature could not resolve a function near x (a singularity or a kink).
     #[error("{field} could not be resolved by quadrature near x = {x} (singular or not smooth?)")]
     Unresolved { field: String, x: f64 },
+
+    /// A 2-D coefficient a(y1, y2) is not strictly positive over its period cell, so the
+    /// operator is not elliptic there; `y` is the point of the cell where a = `min`.
+    #[error(
+        "{field}: a(y1, y2) = `{expr}` must be > 0 everywhere, \
+         but a = {min} at (y1, y2) = ({}, {})",
+        y[0], y[1]
+    )]
+    NonPositiveCoefficient2d {
+        field: String,
+        expr: String,
+        y: [f64; 2],
+        min: f64,
+    },
+
+    /// A 2-D function (or input point) is infinite or NaN at `point`.
+    #[error("{field} is not finite at ({}, {}) (value {value})", point[0], point[1])]
+    NonFinite2d {
+        field: String,
+        point: [f64; 2],
+        value: f64,
+    },
+
+    /// One side of a rectangle is empty, inverted or not finite.
+    #[error("{field} = [{lo}, {hi}] is invalid: it must be finite and increasing")]
+    InvalidInterval { field: String, lo: f64, hi: f64 },
+
+    /// A 2-D point lies outside the closed rectangle where the requested quantity is defined.
+    #[error(
+        "{field}: ({}, {}) lies outside the domain [{}, {}] x [{}, {}]",
+        point[0], point[1], x[0], x[1], y[0], y[1]
+    )]
+    OutOfRectangle {
+        field: String,
+        point: [f64; 2],
+        x: [f64; 2],
+        y: [f64; 2],
+    },
+
+    /// A tensor grid of midpoints needs n² points.
+    #[error(
+        "{field} = {n} is not a perfect square: 2-D midpoints form an n x n grid, \
+         so use e.g. {below} or {above}"
+    )]
+    NotASquare {
+        field: String,
+        n: usize,
+        below: usize,
+        above: usize,
+    },
+
+    /// A name (preset, point kind) that is not one of the known ones.
+    #[error("{field} = `{name}` is not known; known: {known}")]
+    UnknownName {
+        field: String,
+        name: String,
+        known: String,
+    },
+
+    /// Two fields were given that exclude each other.
+    #[error("{field} and {other} exclude each other: {reason}")]
+    ConflictingFields {
+        field: String,
+        other: String,
+        reason: &'static str,
+    },
+
+    /// A finite-volume grid larger than the solver allows (memory of the sparse Cholesky
+    /// factor grows faster than the number of unknowns).
+    #[error(
+        "{field}: the grid would have {unknowns} unknowns, more than the limit {limit}; \
+         {hint}"
+    )]
+    GridTooLarge {
+        field: String,
+        unknowns: f64,
+        limit: usize,
+        hint: &'static str,
+    },
+
+    /// The sparse linear solver failed (the matrix was not positive definite, or memory).
+    #[error("{field}: the sparse solver failed: {reason}")]
+    Solver { field: String, reason: String },
+
+    /// A conductivity tensor that is not symmetric positive definite (or not finite), so
+    /// −∇·(A∇u) = f is not elliptic.
+    #[error("homogenized tensor [[{a11}, {a12}], [{a12}, {a22}]] is invalid: {reason}")]
+    InvalidTensor {
+        a11: f64,
+        a12: f64,
+        a22: f64,
+        reason: &'static str,
+    },
 }
 
 impl ProblemError {
@@ -182,6 +275,19 @@ impl ProblemError {
                     None => "period".to_owned(),
                 },
                 value,
+            },
+            ProblemError::NonFinite2d { point, value, .. } => ProblemError::NonFinite2d {
+                field: name.to_owned(),
+                point,
+                value,
+            },
+            ProblemError::NotASquare {
+                n, below, above, ..
+            } => ProblemError::NotASquare {
+                field: name.to_owned(),
+                n,
+                below,
+                above,
             },
             other => other,
         }

@@ -157,12 +157,12 @@ impl ScalarFn {
 /// expression the size of the appendix C forcing, more than a default spawned thread (2 MiB)
 /// has; a stack overflow would abort the whole process. The memory is only reserved, not
 /// touched, unless an expression needs it.
-const PARSER_STACK: usize = 64 << 20;
+pub(crate) const PARSER_STACK: usize = 64 << 20;
 
 /// Longest accepted expression (in characters, before substitution). exmex's differentiation
 /// grows super-linearly (a pathological 1000-character product of powers takes ~50 s, within
 /// `PARSER_STACK`); realistic coefficients and forcings are a few hundred characters.
-const MAX_EXPR_LEN: usize = 1000;
+pub(crate) const MAX_EXPR_LEN: usize = 1000;
 
 type Parsed = (Box<FlatEx<f64>>, Option<Box<FlatEx<f64>>>);
 
@@ -204,7 +204,7 @@ fn parse_on_this_thread(text: &str, var: &str) -> Result<Parsed, String> {
     Ok((value, deriv))
 }
 
-fn is_identifier(s: &str) -> bool {
+pub(crate) fn is_identifier(s: &str) -> bool {
     let mut chars = s.chars();
     matches!(chars.next(), Some(c) if c.is_alphabetic() || c == '_')
         && chars.all(|c| c.is_alphanumeric() || c == '_')
@@ -213,7 +213,7 @@ fn is_identifier(s: &str) -> bool {
 /// Replaces whole identifiers by their replacement text. Values are written as parenthesised
 /// `Display` output, which never uses exponent notation and round-trips exactly; that matters
 /// because exmex's number literals have no exponent syntax.
-fn substitute(expr: &str, constants: &[(&str, String)]) -> String {
+pub(crate) fn substitute(expr: &str, constants: &[(&str, String)]) -> String {
     let mut out = String::with_capacity(expr.len() + 16);
     let mut chars = expr.char_indices().peekable();
     while let Some((start, c)) = chars.next() {

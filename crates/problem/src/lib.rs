@@ -16,6 +16,7 @@ mod problem;
 mod quadrature;
 mod reference;
 mod residual;
+pub mod two_d;
 
 pub use coefficient::{Coefficient, CoefficientMin, COEFFICIENT_NAMES, POSITIVITY_SCAN_PER_PERIOD};
 pub use error::ProblemError;
@@ -28,3 +29,7 @@ pub use presets::{
 pub use problem::{OperatorKind, Problem};
 pub use reference::solve_darcy;
 pub use residual::LinearResidual;
+pub use two_d::{
+    boundary_points, cells_per_period, collocation_2d, parse_point_kind_2d, Coefficient2d,
+    LinearResidual2d, PointSpec2d, Problem2d, Problem2dConfig, Rect, ScalarFn2,
+};
