@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The GPU check, in one call on a machine with an NVIDIA GPU, with a `--features cuda` binary built
-# elsewhere (scripts/build-cuda.sh on a machine without a GPU). Designed to finish in < 5 minutes:
+# elsewhere (scripts/gpu-bundle.sh on a machine without a GPU). Designed to finish in < 8 minutes:
 #
 #   scripts/gpu-check.sh [path/to/mspinn]      # or MSPINN_BIN=...; default: see find_binary below
 #
@@ -11,19 +11,31 @@
 #    copies on the machine (e.g. a PyTorch install's nvidia/*/lib) go on LD_LIBRARY_PATH. The
 #    link-time stubs of scripts/install-cuda-toolchain.sh are never used here: they would shadow
 #    the real driver;
-# 3. `mspinn gpu-check`: GPU against CPU on fresh random inputs (jets, residual, loss, gradient,
-#    ‖K_uu‖_F of the 4×40 Darcy PINN, and the GPU engine's step — cuBLAS and engine.cu — against
-#    its host backend: step-loss, step-grad; 1e-10 relative in f64, 1e-4 in f32), a PASS/FAIL table;
-# 4. `mspinn bench --device cuda` and `--device cpu`, when this binary has a bench command;
-# 5. prints the timing tables last. Exits non-zero when the check failed or could not run.
+# 3. `mspinn gpu-check`: GPU against CPU on fresh random inputs: jets, residual, loss, gradient and
+#    ‖K_uu‖_F of the 4×40 Darcy PINN through candle, and through the GPU engine (`gpu:` rows:
+#    loss, gradient, residuals, Jacobian rows, ‖K_uu‖_F, one LM step, θ after 10 Adam steps on
+#    the device) against its host backend; 1e-10 relative in f64, 1e-4 in f32; a PASS/FAIL table
+#    and $OUT/gpu-check.json;
+# 4. `mspinn bench --device cuda`: the CPU engine beside the GPU engine (Adam step, dense K_uu,
+#    LM iteration, gemm peak; ratio and crossover N_c), then the GPU alone at N_c = 10⁶ (Gram,
+#    Adam step); every table also as $OUT/bench-*/bench.json;
+# 5. JAX-jit's Adam step on the same card, when JAX with a GPU backend is importable (else a
+#    message);
+# 6. prints the timing tables last. Exits non-zero when the check failed or could not run.
 #
-# Environment: MSPINN_BIN (the binary), GPU_CHECK_ARGS (extra gpu-check options, e.g. --seed 7),
-# BENCH_ARGS (extra bench options), BENCH_TIMEOUT (seconds per bench run, default 100).
+# Environment: MSPINN_BIN (the binary), OUT (where the results go; default a fresh temporary
+# folder), GPU_CHECK_ARGS (extra gpu-check options, e.g. --seed 7), BENCH_ARGS (extra options of
+# the CPU-beside-GPU bench), CHECK_TIMEOUT, BENCH_TIMEOUT, BENCH_LARGE_TIMEOUT (seconds; 150, 170
+# and 90 by default), PYTHON (for JAX).
 set -uo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
-OUT="$(mktemp -d "${TMPDIR:-/tmp}/mspinn-gpu-check.XXXXXX")"
-BENCH_TIMEOUT="${BENCH_TIMEOUT:-100}"
+# $OUT is the device tool's folder that comes back; elsewhere a fresh temporary one.
+OUT="${OUT:-$(mktemp -d "${TMPDIR:-/tmp}/mspinn-gpu-check.XXXXXX")}"
+mkdir -p "$OUT"
+CHECK_TIMEOUT="${CHECK_TIMEOUT:-150}"
+BENCH_TIMEOUT="${BENCH_TIMEOUT:-170}"
+BENCH_LARGE_TIMEOUT="${BENCH_LARGE_TIMEOUT:-90}"
 start=$(date +%s)
 
 say() { printf '\n== %s\n' "$*"; }
@@ -32,7 +44,8 @@ elapsed() { echo "$(($(date +%s) - start)) s"; }
 find_binary() {
     local c
     for c in "${1:-}" "${MSPINN_BIN:-}" "$ROOT/target/release/mspinn" \
-        "${CARGO_TARGET_DIR:-/nonexistent}/release/mspinn" "$HOME/.cache/mspinn/target-cuda/release/mspinn"; do
+        "$ROOT/gpu-bundle/mspinn" "${CARGO_TARGET_DIR:-/nonexistent}/release/mspinn" \
+        "$HOME/.cache/mspinn/target-cuda/release/mspinn"; do
         [[ -n "$c" && -x "$c" ]] && { echo "$c"; return 0; }
     done
     return 1
@@ -88,32 +101,50 @@ echo "LD_LIBRARY_PATH=${LD_LIBRARY_PATH:-}"
 
 say "gpu-check (GPU vs CPU, fresh random inputs) [$(elapsed)]"
 # shellcheck disable=SC2086 # GPU_CHECK_ARGS is a list of options
-timeout 240 "$BIN" gpu-check --device cuda ${GPU_CHECK_ARGS:-} 2>&1 | tee "$OUT/gpu-check.txt"
+timeout "$CHECK_TIMEOUT" "$BIN" gpu-check --device cuda --json "$OUT/gpu-check.json" ${GPU_CHECK_ARGS:-} 2>&1 |
+    tee "$OUT/gpu-check.txt"
 check=${PIPESTATUS[0]}
 
-have_bench=0
-if "$BIN" bench --help >/dev/null 2>&1; then
-    have_bench=1
-    for dev in cuda cpu; do
-        say "bench --device $dev (at most $BENCH_TIMEOUT s) [$(elapsed)]"
-        # shellcheck disable=SC2086
-        timeout "$BENCH_TIMEOUT" "$BIN" bench --device "$dev" ${BENCH_ARGS:-} >"$OUT/bench-$dev.txt" 2>"$OUT/bench-$dev.err"
-        rc=$?
-        tail -n 3 "$OUT/bench-$dev.err"
-        [[ $rc -eq 0 ]] || echo "bench --device $dev exited $rc (124: hit the $BENCH_TIMEOUT s limit)"
+# The timing tables: mspinn's CPU engine against the GPU engine (bench --device cuda puts the CPU
+# beside the GPU and prints the ratio and the crossover N_c), then the GPU alone at the sizes the
+# CPU would take minutes over (the Gram at N_c = 10⁶).
+bench() { # name timeout args...
+    local name=$1 limit=$2
+    shift 2
+    say "bench $name: $* (at most $limit s) [$(elapsed)]"
+    timeout "$limit" "$BIN" bench "$@" --out "$OUT/bench-$name" >"$OUT/bench-$name.txt" 2>"$OUT/bench-$name.err"
+    local rc=$?
+    tail -n 3 "$OUT/bench-$name.err"
+    [[ $rc -eq 0 ]] || echo "bench $name exited $rc (124: hit the $limit s limit)"
+}
+# shellcheck disable=SC2086 # BENCH_ARGS is a list of options
+bench cpu-gpu "$BENCH_TIMEOUT" --device cuda --only gemm,adam,dense,lm --reps 3 ${BENCH_ARGS:-}
+bench gpu-large "$BENCH_LARGE_TIMEOUT" --device cuda --alone --only gram,adam --dtype f64,f32 \
+    --gram-sizes 1048576 --sizes 1048576 --reps 3
+
+# JAX-jit on the same card, when JAX with CUDA is importable here (bench/peers/jax_bench.py: the
+# same PINN, loss checked against mspinn's before timing).
+PY="${PYTHON:-python3}"
+if "$PY" -c 'import jax, sys; sys.exit(0 if jax.default_backend() == "gpu" else 1)' 2>/dev/null; then
+    for dt in f32 f64; do
+        for nc in 65536 1048576; do
+            say "JAX adam $dt N_c=$nc [$(elapsed)]"
+            timeout 60 "$PY" "$ROOT/bench/peers/jax_bench.py" --measure adam --dtype "$dt" --nc "$nc" \
+                --reps 5 >>"$OUT/jax.jsonl" 2>>"$OUT/jax.err" || echo "jax_bench exited $?"
+            tail -n 1 "$OUT/jax.jsonl" 2>/dev/null
+        done
     done
 else
-    say "bench: this binary has no bench command; skipped"
+    say "JAX: not importable with a GPU backend here; the JAX column is skipped"
 fi
 
 say "timings [$(elapsed) in all]"
 grep -E '^gpu-check: (f32|f64) all quantities' "$OUT/gpu-check.txt" || true
-if [[ $have_bench -eq 1 ]]; then
-    for dev in cuda cpu; do
-        echo "--- mspinn bench --device $dev"
-        cat "$OUT/bench-$dev.txt"
-    done
-fi
+for name in cpu-gpu gpu-large; do
+    echo "--- mspinn bench $name"
+    cat "$OUT/bench-$name.txt" 2>/dev/null
+done
+[[ -s "$OUT/jax.jsonl" ]] && { echo "--- JAX (bench/peers/jax_bench.py)"; cat "$OUT/jax.jsonl"; }
 echo
 if [[ $check -eq 0 ]]; then
     echo "gpu-check.sh: PASS (outputs in $OUT)"

@@ -51,6 +51,21 @@ pub struct GpuCheckArgs {
     /// The dtypes to check, each with its own tolerance (f64: 1e-10, f32: 1e-4).
     #[arg(long, default_value = "f64,f32")]
     pub dtypes: String,
+    /// Also write the table as JSON to this file (rows, tolerances, timings, seed, devices).
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<std::path::PathBuf>,
+}
+
+/// One row of the JSON report.
+#[derive(serde::Serialize)]
+struct JsonRow {
+    dtype: &'static str,
+    quantity: &'static str,
+    values: usize,
+    rel_error: f64,
+    tolerance: f64,
+    all_finite: bool,
+    pass: bool,
 }
 
 /// Relative tolerance of one dtype.
@@ -268,6 +283,7 @@ pub fn run(a: GpuCheckArgs) -> Result<()> {
     );
     let mut failed = Vec::new();
     let mut rows = 0;
+    let mut json_rows = Vec::new();
     let mut timings = Vec::new();
     for &dtype in &dtypes {
         spec.training.dtype = dtype_name(dtype).into();
@@ -297,11 +313,20 @@ pub fn run(a: GpuCheckArgs) -> Result<()> {
             if !c.pass {
                 failed.push(format!("{} {name}", dtype_name(dtype)));
             }
+            json_rows.push(JsonRow {
+                dtype: dtype_name(dtype),
+                quantity: name,
+                values: x.len(),
+                rel_error: c.rel_error,
+                tolerance: tol,
+                all_finite: c.all_finite,
+                pass: c.pass,
+            });
         }
         timings.push((dtype, d.seconds, r.seconds));
     }
     println!();
-    for (dtype, dev_s, ref_s) in timings {
+    for &(dtype, dev_s, ref_s) in &timings {
         println!(
             "gpu-check: {} all quantities: {:.3} s on {}, {:.3} s on {} (includes first-use set-up)",
             dtype_name(dtype),
@@ -310,6 +335,22 @@ pub fn run(a: GpuCheckArgs) -> Result<()> {
             ref_s,
             a.reference
         );
+    }
+    if let Some(path) = &a.json {
+        let doc = serde_json::json!({
+            "device": describe(&device),
+            "reference": describe(&reference),
+            "seed": seed,
+            "nc": a.nc,
+            "widths": widths,
+            "pass": failed.is_empty(),
+            "rows": json_rows,
+            "seconds": timings.iter().map(|(d, dev_s, ref_s)| serde_json::json!({
+                "dtype": dtype_name(*d), "device": dev_s, "reference": ref_s,
+            })).collect::<Vec<_>>(),
+        });
+        crate::output::write_json(path, &doc)
+            .with_context(|| format!("--json {}", path.display()))?;
     }
     if failed.is_empty() {
         println!("gpu-check: PASS ({rows} of {rows} comparisons)");

@@ -110,6 +110,15 @@ pub fn fig2a(dims: &[usize], nc: usize) -> f64 {
     gram(dims, nc) + 2.0 * (4.0 / 3.0) * p * p * p
 }
 
+/// One LM iteration's linear algebra on N rows: the residuals, the Jacobian, the normal matrix
+/// (parameter space when N ≥ N_p: N·N_p² with the triangular product; sample space: N²·N_p)
+/// and its Cholesky factorisation (m³/3 for the order m = min(N, N_p)).
+pub fn lm_iteration(dims: &[usize], rows: usize) -> f64 {
+    let (n, p) = (rows as f64, num_params(dims));
+    let m = n.min(p);
+    loss_and_grad(dims, rows) / 3.0 + n * jacobian_row(dims) + n * p * m + m * m * m / 3.0
+}
+
 pub fn gemm(n: usize) -> f64 {
     2.0 * (n as f64).powi(3)
 }

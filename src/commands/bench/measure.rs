@@ -12,6 +12,7 @@ use mspinn_model::{EngineConfig, Gradient};
 use mspinn_ntk::analysis::param_gram;
 use mspinn_ntk::{analyse, DenseNtk, NtkOptions, Scaling};
 use mspinn_problem::{collocation, PointSpec, Problem};
+use mspinn_train::lm::{gauss_newton_step, Damping, SolveSpace};
 use mspinn_train::Adam;
 
 use super::flops;
@@ -56,6 +57,7 @@ pub fn measure(
             let (mlp, set, dims) = darcy(job.nc, dt, dev)?;
             let mut adam = Adam::new(mlp.vars())?;
             let mut ev = evaluator::build(engine, &mlp)?;
+            load_resident(&mut *ev, &mlp, &set)?;
             let mut grad = Gradient::default();
             let t = time_calls(plan, dev, &mut || {
                 trainer_adam_step(&mut *ev, &mlp, &set, &mut adam, &mut grad, 1e-3)
@@ -109,6 +111,26 @@ pub fn measure(
                 f,
                 &t,
             ));
+        }
+        "lm" => {
+            // One LM iteration's linear algebra: r and J from the engine, the Gram of the
+            // normal equations and its damped Cholesky solve (`gauss_newton_step`, the path
+            // the LM phase takes; the trial step's extra loss evaluation is left out).
+            let (mlp, set, dims) = darcy(job.nc, dt, dev)?;
+            let mut ev = evaluator::build(engine, &mlp)?;
+            let t = time_calls(plan, dev, &mut || {
+                std::hint::black_box(gauss_newton_step(
+                    &mut *ev,
+                    &mlp,
+                    &set,
+                    1e-3,
+                    SolveSpace::Auto,
+                    Damping::default(),
+                )?);
+                Ok(())
+            })?;
+            let f = flops::lm_iteration(&dims, set.len());
+            records.push(record(label, dt, "lm", job.nc, mlp.num_params(), f, &t));
         }
         "fig2a" => {
             let (mlp, set, dims) = fig2a_setup(dt, dev)?;
@@ -183,6 +205,9 @@ fn rss_now() -> (u64, u64) {
 }
 
 /// One Adam step as the trainer runs it: the evaluator's loss and gradient, then the update.
+/// One iteration of the trainer's Adam loop: the engine's resident Adam where it has one (the
+/// GPU engine: loss, gradient and update on the device), else `loss_and_grad` and the host Adam.
+/// The resident Adam must have been loaded ([`load_resident`]).
 fn trainer_adam_step(
     ev: &mut dyn Evaluator,
     mlp: &Mlp,
@@ -191,8 +216,20 @@ fn trainer_adam_step(
     grad: &mut Gradient,
     lr: f64,
 ) -> Result<()> {
+    if let Some(ra) = ev.resident_adam() {
+        ra.step(set, lr)?;
+        return Ok(());
+    }
     ev.loss_and_grad(mlp, set, grad)?;
     adam.step_with(grad, lr)?;
+    Ok(())
+}
+
+/// Loads θ and fresh moments into the engine's resident Adam, if it has one.
+fn load_resident(ev: &mut dyn Evaluator, mlp: &Mlp, set: &ResidualSet) -> Result<()> {
+    if let Some(ra) = ev.resident_adam() {
+        ra.load(mlp, set, &[], &[], 0)?;
+    }
     Ok(())
 }
 
@@ -208,6 +245,7 @@ pub fn rss_check(
     let (mlp, set, _) = darcy(nc, dtype, dev)?;
     let mut adam = Adam::new(mlp.vars())?;
     let mut ev = evaluator::build(engine, &mlp)?;
+    load_resident(&mut *ev, &mlp, &set)?;
     let mut grad = Gradient::default();
     let every = (iters / 50).max(1);
     let warm = iters / 10;

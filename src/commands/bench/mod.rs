@@ -46,9 +46,18 @@ use timing::Plan;
 #[derive(Args, Clone)]
 pub struct BenchArgs {
     /// Devices, comma separated (cpu, cuda, cuda:N). With two, a second table puts them side by
-    /// side with the time ratio and the crossover N_c.
+    /// side with the time ratio and the crossover N_c; a GPU alone is measured beside the CPU
+    /// (`--device cuda` is `--device cpu,cuda`) unless --alone.
     #[arg(long, default_value = "cpu")]
     pub device: String,
+    /// Measure only the devices named (a GPU without the CPU beside it: for sizes the CPU
+    /// would take minutes over, like the Gram at N_c = 10⁶).
+    #[arg(long)]
+    pub alone: bool,
+    /// The engine a GPU is measured with: `gpu` (the GPU engine: cuBLAS, fused kernels, Adam on
+    /// the device) or `candle` (candle op by op). The CPU always runs the CPU engine.
+    #[arg(long, value_enum, default_value = "gpu")]
+    pub gpu_engine: GpuEngine,
     /// dtypes, comma separated: f32, f64.
     #[arg(long, default_value = "f32,f64")]
     pub dtype: String,
@@ -63,13 +72,16 @@ pub struct BenchArgs {
     /// 262144); --quick 128].
     #[arg(long)]
     pub gram_sizes: Option<String>,
-    /// Measurements, comma separated: adam, lbfgs, dense, gram, fig2a, gemm, rss; "all" is every
-    /// one but rss.
+    /// Measurements, comma separated: adam, lbfgs, dense, gram, lm, fig2a, gemm, rss; "all" is
+    /// every one but rss.
     #[arg(long, default_value = "all")]
     pub only: String,
     /// Timed repetitions per measurement [default: 7; --quick 3]; long ones use fewer (≥ 3).
     #[arg(long)]
     pub reps: Option<usize>,
+    /// N_c of the LM iteration [default: cpu 1024,4096; cuda 1024,4096,16384; --quick 128].
+    #[arg(long)]
+    pub lm_sizes: Option<String>,
     /// Matrix size of the peak gemm [default: cpu 2048, cuda 8192; --quick 256].
     #[arg(long)]
     pub gemm_n: Option<usize>,
@@ -97,7 +109,16 @@ pub struct BenchArgs {
     pub quiet: QuietArg,
 }
 
-const MEASURES: [&str; 7] = ["adam", "lbfgs", "dense", "gram", "fig2a", "gemm", "rss"];
+/// `--gpu-engine` values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum GpuEngine {
+    Gpu,
+    Candle,
+}
+
+const MEASURES: [&str; 8] = [
+    "adam", "lbfgs", "dense", "gram", "lm", "fig2a", "gemm", "rss",
+];
 
 fn sizes(given: Option<&str>, name: &str, default: &[usize]) -> Result<Vec<usize>> {
     match given {
@@ -192,15 +213,28 @@ pub fn compute(a: &BenchArgs) -> Result<BenchDocument> {
             ..Default::default()
         },
     );
+    // The CPU runs the CPU engine; a GPU the engine --gpu-engine names.
+    let engine_for = |dev: &Device| -> mspinn_model::EngineConfig {
+        let mut e = engine;
+        e.engine = match (dev.is_cpu(), a.gpu_engine) {
+            (true, _) => None,
+            (false, GpuEngine::Gpu) => Some(mspinn_model::Engine::Gpu),
+            (false, GpuEngine::Candle) => Some(mspinn_model::Engine::Candle),
+        };
+        e
+    };
     let started_unix = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
-    let labels: Vec<String> = a
+    let mut labels: Vec<String> = a
         .device
         .split(',')
         .map(|s| s.trim().to_string())
         .filter(|s| !s.is_empty())
         .collect();
+    if labels.len() == 1 && labels[0] != "cpu" && !a.alone {
+        labels.insert(0, "cpu".into());
+    }
     anyhow::ensure!(!labels.is_empty(), "--device: no device given");
     anyhow::ensure!(
         labels.len() <= 2,
@@ -266,6 +300,12 @@ pub fn compute(a: &BenchArgs) -> Result<BenchDocument> {
         let step = sizes(a.sizes.as_deref(), "sizes", step_default)?;
         let dense = sizes(a.dense_sizes.as_deref(), "dense-sizes", dense_default)?;
         let gram = sizes(a.gram_sizes.as_deref(), "gram-sizes", gram_default)?;
+        let lm_default: &[usize] = match (a.quick, gpu) {
+            (true, _) => &[128],
+            (false, false) => &[1024, 4096],
+            (false, true) => &[1024, 4096, 16384],
+        };
+        let lm = sizes(a.lm_sizes.as_deref(), "lm-sizes", lm_default)?;
         check_bench_sizes(&step, &dense, &gram, gemm_n)?;
         for &dtype in &dtypes {
             let mut push = |measure: &'static str, nc: usize| {
@@ -282,6 +322,7 @@ pub fn compute(a: &BenchArgs) -> Result<BenchDocument> {
                     "adam" | "lbfgs" => step.iter().for_each(|&n| push(m, n)),
                     "dense" => dense.iter().for_each(|&n| push(m, n)),
                     "gram" => gram.iter().for_each(|&n| push(m, n)),
+                    "lm" => lm.iter().for_each(|&n| push(m, n)),
                     "fig2a" => push(m, 256),
                     _ => {}
                 }
@@ -313,7 +354,7 @@ pub fn compute(a: &BenchArgs) -> Result<BenchDocument> {
             job.measure,
             job.nc
         ));
-        records.extend(measure(job, &engine, dev, label, &plan)?);
+        records.extend(measure(job, &engine_for(dev), dev, label, &plan)?);
         bar.inc(1);
     }
     bar.finish_and_clear();
@@ -363,7 +404,7 @@ pub fn compute(a: &BenchArgs) -> Result<BenchDocument> {
         };
         for &dt in &dtypes {
             rss.push(rss_check(
-                &engine,
+                &engine_for(&devices[0]),
                 &devices[0],
                 &labels[0],
                 dt,

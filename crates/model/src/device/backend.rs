@@ -172,7 +172,17 @@ pub trait Backend<T: Real> {
     /// Hands the first `rows·cols` values of a buffer to candle as a row-major (rows × cols)
     /// tensor on the backend's device, without a copy where the backend can (the CUDA one moves
     /// its slice into candle's storage); the buffer is gone from the backend afterwards.
-    fn hand_to_candle(&mut self, buf: BufId, rows: usize, cols: usize) -> Result<candle_core::Tensor>;
+    fn hand_to_candle(
+        &mut self,
+        buf: BufId,
+        rows: usize,
+        cols: usize,
+    ) -> Result<candle_core::Tensor>;
+    /// Bytes the device can still allocate, where it can tell (a GPU's free memory); None on
+    /// the host, where allocation is the operating system's business.
+    fn free_bytes(&self) -> Option<u128> {
+        None
+    }
     /// Frees a buffer (its id is not reused).
     fn free(&mut self, buf: BufId) -> Result<()>;
 }

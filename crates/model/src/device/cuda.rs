@@ -249,7 +249,12 @@ where
         }
     }
 
-    fn hand_to_candle(&mut self, buf: BufId, rows: usize, cols: usize) -> Result<candle_core::Tensor> {
+    fn hand_to_candle(
+        &mut self,
+        buf: BufId,
+        rows: usize,
+        cols: usize,
+    ) -> Result<candle_core::Tensor> {
         let len = rows * cols;
         let mut slice = self.take(buf)?;
         if slice.len() < len {
@@ -279,6 +284,11 @@ where
 
     fn free(&mut self, buf: BufId) -> Result<()> {
         self.take(buf).map(drop)
+    }
+
+    fn free_bytes(&self) -> Option<u128> {
+        let (free, _total) = self.dev.cuda_stream().context().mem_get_info().ok()?;
+        Some(free as u128)
     }
 }
 

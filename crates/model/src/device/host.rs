@@ -122,7 +122,12 @@ impl<T: Real + HeaderFloat> Backend<T> for HostBackend<T> {
         self.write(g.c, &c)
     }
 
-    fn hand_to_candle(&mut self, buf: BufId, rows: usize, cols: usize) -> Result<candle_core::Tensor> {
+    fn hand_to_candle(
+        &mut self,
+        buf: BufId,
+        rows: usize,
+        cols: usize,
+    ) -> Result<candle_core::Tensor> {
         let r = self.range(At::new(buf, 0), rows * cols)?;
         let data = std::mem::take(&mut self.bufs[buf]);
         let t = candle_core::Tensor::from_slice(&data[r], (rows, cols), &candle_core::Device::Cpu)?;

@@ -19,5 +19,5 @@ pub mod step;
 pub use adam::{adam_constants, AdamHyper};
 pub use backend::{At, Backend, BufId, Gemm, Kernel};
 pub use host::HostBackend;
-pub use plan::{grid_stride, StepPlan};
+pub use plan::{grid_stride, max_rows, StepPlan};
 pub use step::DeviceStep;

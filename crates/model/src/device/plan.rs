@@ -71,6 +71,43 @@ impl StepPlan {
     }
 }
 
+/// The most rows whose step (plus, with `jacobian`, its n × N_p Jacobian) fits in `bytes` for
+/// values of `size` bytes; 0 if not even one row fits. The step's memory grows monotonically
+/// with n, so a bisection over n finds it exactly.
+pub fn max_rows(dims: &[usize], bytes: u128, size: usize, jacobian: bool) -> usize {
+    let need = |n: usize| -> Option<u128> {
+        let p = StepPlan::new(dims, n, n);
+        let jac = if jacobian {
+            (n as u128).checked_mul(p.n_params as u128)?
+        } else {
+            0
+        };
+        p.values()?.checked_add(jac)?.checked_mul(size as u128)
+    };
+    let fits = |n: usize| need(n).is_some_and(|b| b <= bytes);
+    if !fits(1) {
+        return 0;
+    }
+    let (mut lo, mut hi) = (1usize, 2usize);
+    while fits(hi) {
+        lo = hi;
+        match hi.checked_mul(2) {
+            Some(h) if h < 1 << 48 => hi = h,
+            _ => return lo,
+        }
+    }
+    // fits(lo), !fits(hi)
+    while hi - lo > 1 {
+        let mid = lo + (hi - lo) / 2;
+        if fits(mid) {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    lo
+}
+
 /// Threads per block and blocks of a grid-stride launch over `len` elements, capped at
 /// `max_blocks` (a few waves of the GPU's multiprocessors): every element is visited exactly
 /// once whatever the grid, so the cap only trades launch width for loop trips.
@@ -105,6 +142,28 @@ mod tests {
         assert_eq!(p.bytes(8), p.values().map(|v| 8 * v));
         let huge = StepPlan::new(&[1, 1 << 20, 1 << 20, 1], 1 << 40, 1 << 40);
         assert!(huge.bytes(8).is_some_and(|b| b > 1u128 << 60) || huge.bytes(8).is_none());
+    }
+
+    #[test]
+    fn max_rows_is_the_largest_plan_that_fits() {
+        let dims = [1, 40, 40, 40, 40, 1];
+        for (bytes, jac) in [(1u128 << 30, false), (80u128 << 30, false), (1 << 30, true)] {
+            let n = max_rows(&dims, bytes, 8, jac);
+            let size = |n: usize| {
+                let p = StepPlan::new(&dims, n, n);
+                (p.values().unwrap() + if jac { (n * p.n_params) as u128 } else { 0 }) * 8
+            };
+            assert!(
+                n > 0 && size(n) <= bytes && size(n + 1) > bytes,
+                "{bytes} {jac}: {n}"
+            );
+        }
+        // Per row of the 4×40 step: z 3·(3·40 + 1), a 4·3·40, σ' σ'' 4·2·40, two adjoints
+        // 2·3·40, layer-0 terms 2·40, points and constants 7: 1490 values, 11.9 KB in f64. An
+        // H100's 80 GiB hold N = 10⁶ with room to spare, and stop short of 7.3·10⁶.
+        let n = max_rows(&dims, 80 << 30, 8, false);
+        assert!((7_000_000..7_300_000).contains(&n), "{n}");
+        assert_eq!(max_rows(&dims, 100, 8, false), 0);
     }
 
     #[test]

@@ -13,7 +13,7 @@ use std::ops::Range;
 use candle_core::{DType, Device, Tensor};
 
 use super::{check_rows, Engine, Evaluator, Gradient, ResidentAdam, Shape};
-use crate::device::{adam_constants, AdamHyper, Backend, DeviceStep, StepPlan};
+use crate::device::{adam_constants, max_rows, AdamHyper, Backend, DeviceStep, StepPlan};
 use crate::{FlatGrad, LossTerms, Mlp, ModelError, Real, ResidualSet, Result};
 
 /// A backend factory: a fresh backend for each step the evaluator allocates.
@@ -98,6 +98,35 @@ impl<T: Real, B: Backend<T>> DeviceEvaluator<T, B> {
         })
     }
 
+    /// Refuses, before allocating, a step (and with `jacobian` its n × N_p Jacobian) that the
+    /// device's free memory cannot hold, naming the most rows that would fit.
+    fn check_fits(&self, backend: &B, plan: &StepPlan, jacobian: bool) -> Result<()> {
+        let Some(free) = backend.free_bytes() else {
+            return Ok(());
+        };
+        let size = std::mem::size_of::<T>();
+        let jac = if jacobian {
+            (plan.n as u128) * (plan.n_params as u128) * size as u128
+        } else {
+            0
+        };
+        let need = plan.bytes(size).map(|b| b + jac);
+        if need.is_some_and(|b| b <= free) {
+            return Ok(());
+        }
+        let most = max_rows(&plan.dims, free, size, jacobian);
+        Err(ModelError::Shape {
+            what: format!(
+                "rows for the {} engine{} ({} MB free on the device)",
+                self.engine,
+                if jacobian { "'s Jacobian" } else { "" },
+                free >> 20
+            ),
+            expected: format!("at most {most} rows for this network and dtype"),
+            got: format!("{} rows", plan.n),
+        })
+    }
+
     /// θ of `mlp` in T (the network checked against the one the evaluator was built for).
     fn theta_of(&self, mlp: &Mlp) -> Result<Vec<T>> {
         self.shape.check(mlp)?;
@@ -110,7 +139,9 @@ impl<T: Real, B: Backend<T>> DeviceEvaluator<T, B> {
         if self.full.as_ref().is_none_or(|(held, _)| *held != rows) {
             self.full = None;
             let plan = StepPlan::new(&self.shape.dims, rows.x.len(), rows.n_pde);
-            let step = DeviceStep::new((self.make)(), plan, &rows.x, &rows.consts)?;
+            let backend = (self.make)();
+            self.check_fits(&backend, &plan, false)?;
+            let step = DeviceStep::new(backend, plan, &rows.x, &rows.consts)?;
             self.full = Some((rows, step));
         }
         self.full.as_mut().map(|(_, s)| s).ok_or_else(lost_step)
@@ -147,7 +178,9 @@ impl<T: Real, B: Backend<T>> DeviceEvaluator<T, B> {
         if !fits {
             self.chunk = None;
             let plan = StepPlan::new(&self.shape.dims, n, part.n_pde);
-            self.chunk = Some(DeviceStep::new((self.make)(), plan, &part.x, &part.consts)?);
+            let backend = (self.make)();
+            self.check_fits(&backend, &plan, true)?;
+            self.chunk = Some(DeviceStep::new(backend, plan, &part.x, &part.consts)?);
         }
         let step = self.chunk.as_mut().ok_or_else(lost_step)?;
         step.reload(&part.x, &part.consts, part.n_pde)?;

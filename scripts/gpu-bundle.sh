@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Prepares the one GPU call: builds the release binary with `--features cuda` here (no GPU
+# needed, scripts/build-cuda.sh), strips its debug information into gpu-bundle/mspinn (ignored by
+# git; the device tool carries it with `carry: ["gpu-bundle"]`), and checks that the tree that
+# travels — tracked and untracked-unignored files plus the bundle — stays under the tool's 64 MiB.
+#
+#   scripts/gpu-bundle.sh            # then, on the GPU machine, in one call:
+#   scripts/gpu-check.sh gpu-bundle/mspinn
+set -euo pipefail
+cd "$(dirname "$0")/.."
+LIMIT=$((64 << 20))
+
+scripts/build-cuda.sh
+bin="${CARGO_TARGET_DIR:-$HOME/.cache/mspinn/target-cuda}/release/mspinn"
+mkdir -p gpu-bundle
+# Debug information is most of the release binary (the profile keeps it for profiling); the GPU
+# run needs none of it.
+objcopy --strip-debug "$bin" gpu-bundle/mspinn.tmp
+mv gpu-bundle/mspinn.tmp gpu-bundle/mspinn
+chmod +x gpu-bundle/mspinn
+
+tree=$(git ls-files -z --cached --others --exclude-standard | xargs -0 -r stat -c %s -- 2>/dev/null |
+    awk '{ s += $1 } END { print s + 0 }')
+bundle=$(stat -c %s gpu-bundle/mspinn)
+total=$((tree + bundle))
+printf 'gpu-bundle: binary %d MiB, tree %d MiB, %d MiB of %d MiB\n' \
+    $((bundle >> 20)) $((tree >> 20)) $((total >> 20)) $((LIMIT >> 20))
+if ((total > LIMIT)); then
+    echo "gpu-bundle: the carried tree is over the limit; remove large untracked files" >&2
+    exit 1
+fi
+echo "gpu-bundle: run on the GPU machine: scripts/gpu-check.sh gpu-bundle/mspinn (carry gpu-bundle)"
