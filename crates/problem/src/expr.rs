@@ -98,6 +98,7 @@ impl ScalarFn {
                 "it is {len} characters long; the limit is {MAX_EXPR_LEN}"
             )));
         }
+        check_unary_minus_power(expr).map_err(fail)?;
         let mut all: Vec<(&str, String)> = constants
             .iter()
             .map(|&(n, v)| (n, format!("({v})")))
@@ -267,5 +268,136 @@ mod tests {
         let tiny = 1.234_567_890_123_4e-7;
         let f = ScalarFn::parse_with("-eps", "x", &[("eps", tiny)]).unwrap();
         assert_eq!(f.eval(0.0), -tiny);
+    }
+}
+
+/// Refuses a unary minus whose operand is raised to a power, naming the fix: exmex binds unary
+/// minus tighter than `^`, so it reads `-x^2` as (−x)² = x² and `exp(-x^2)` as exp(x²), the
+/// opposite of the mathematical convention every user writes in. `-(x^2)` and `(-x)^2` say
+/// which one is meant; `2^-x` (a minus after `^`, whose operand is not raised) is fine.
+pub(crate) fn check_unary_minus_power(expr: &str) -> Result<(), String> {
+    let c: Vec<char> = expr.chars().collect();
+    let skip_ws = |mut j: usize| {
+        while j < c.len() && c[j].is_whitespace() {
+            j += 1;
+        }
+        j
+    };
+    // The index just past a balanced group opening at `j`, if it closes.
+    let group_end = |j: usize| -> Option<usize> {
+        let mut depth = 0usize;
+        for (k, &ch) in c.iter().enumerate().skip(j) {
+            match ch {
+                '(' => depth += 1,
+                ')' => {
+                    depth = depth.checked_sub(1)?;
+                    if depth == 0 {
+                        return Some(k + 1);
+                    }
+                }
+                _ => {}
+            }
+        }
+        None
+    };
+    // The index just past the operand starting at `j`: a number, an identifier (with its call
+    // parentheses) or a parenthesised group.
+    let operand_end = |j: usize| -> Option<usize> {
+        let first = *c.get(j)?;
+        if first == '(' {
+            return group_end(j);
+        }
+        if first.is_ascii_digit() || first == '.' {
+            let mut k = j;
+            while k < c.len() && (c[k].is_ascii_digit() || c[k] == '.') {
+                k += 1;
+            }
+            if k < c.len() && (c[k] == 'e' || c[k] == 'E') {
+                let mut e = k + 1;
+                if e < c.len() && (c[e] == '+' || c[e] == '-') {
+                    e += 1;
+                }
+                if e < c.len() && c[e].is_ascii_digit() {
+                    k = e;
+                    while k < c.len() && c[k].is_ascii_digit() {
+                        k += 1;
+                    }
+                }
+            }
+            return Some(k);
+        }
+        if first.is_alphabetic() || first == '_' {
+            let mut k = j;
+            while k < c.len() && (c[k].is_alphanumeric() || c[k] == '_') {
+                k += 1;
+            }
+            let after = skip_ws(k);
+            if c.get(after) == Some(&'(') {
+                return group_end(after);
+            }
+            return Some(k);
+        }
+        None
+    };
+    let mut prev: Option<char> = None;
+    for (i, &ch) in c.iter().enumerate() {
+        let unary = matches!(prev, None | Some('(' | ',' | '+' | '-' | '*' | '/' | '^'));
+        if ch == '-' && unary {
+            if let Some(end) = operand_end(skip_ws(i + 1)) {
+                if c.get(skip_ws(end)) == Some(&'^') {
+                    let written: String = c[i..end].iter().collect();
+                    let operand: String = c[skip_ws(i + 1)..end].iter().collect();
+                    return Err(format!(
+                        "`{written}^…` is ambiguous here: the parser would raise `-{operand}` to \
+                         the power (so -x^2 = x²); write `-({operand}^…)` for the negated power \
+                         or `(-{operand})^…` for the power of the negative"
+                    ));
+                }
+            }
+        }
+        if !ch.is_whitespace() {
+            prev = Some(ch);
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod unary_minus_tests {
+    use super::*;
+
+    #[test]
+    fn a_unary_minus_before_a_power_is_refused_and_the_rest_parse() {
+        for bad in [
+            "-x^2",
+            "exp(-x^2)",
+            "1 + -x^2",
+            "2*(-sin(x)^2)",
+            "- 3.5e-1^x",
+            "f(x, -(x)^2)",
+            "2^-x^2",
+        ] {
+            let e = check_unary_minus_power(bad).expect_err(bad);
+            assert!(e.contains("ambiguous"), "{bad}: {e}");
+        }
+        for good in [
+            "-(x^2)",
+            "(-x)^2",
+            "exp(-(x^2))",
+            "x - x^2",
+            "2^-x",
+            "-x*y",
+            "a-b^2",
+            "-3*x^2",
+            "1e-3^2",
+            "sin(x)-cos(x)^2",
+        ] {
+            assert_eq!(check_unary_minus_power(good), Ok(()), "{good}");
+        }
+        // The refusal reaches users with the expression named, and the rewritten form parses to
+        // the mathematical value.
+        assert!(ScalarFn::parse("exp(-x^2)", "x").is_err());
+        let f = ScalarFn::parse("exp(-(x^2))", "x").unwrap();
+        assert!((f.eval(1.5) - (-2.25f64).exp()).abs() < 1e-15);
     }
 }

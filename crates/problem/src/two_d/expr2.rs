@@ -88,6 +88,7 @@ impl ScalarFn2 {
                 vars[0], vars[1]
             )));
         }
+        crate::expr::check_unary_minus_power(expr).map_err(fail)?;
         for &(name, value) in constants {
             if !is_identifier(name) || vars.contains(&name) {
                 return Err(fail(format!(
