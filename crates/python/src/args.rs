@@ -51,8 +51,8 @@ pub fn device(s: &str) -> Result<Device> {
             "device",
             format!(
                 "{s:?}: this mspinn was built without the `cuda` feature; build it with \
-                 `pip install ./crates/python --config-settings=build-args=\"--features cuda\"` \
-                 (see the README's GPU section for the toolchain)"
+                 `MATURIN_PEP517_ARGS=\"--features cuda\" pip install ./crates/python` after \
+                 the CUDA toolchain of the README's GPU section"
             ),
         ));
     }
