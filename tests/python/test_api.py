@@ -121,8 +121,10 @@ def test_the_gil_is_released_while_training():
         t.join()
     during = [x for x in ticks if start < x < start + elapsed]
     assert elapsed > 0.3, "training too short to tell"
-    # A thread that needs the GIL ran throughout (it would be starved if the GIL were held).
-    assert len(during) > 0.3 * elapsed / 0.005
+    # A thread that needs the GIL ran during the call: had the call held the GIL, it could not
+    # have ticked at all (Rust code gives no switch points). A loaded machine ticks slower, so
+    # only a handful of ticks is asked for.
+    assert len(during) >= 5, f"{len(during)} ticks in {elapsed:.2f} s"
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGINT by os.kill")
