@@ -3,10 +3,13 @@
 # (maturin as the PEP 517 backend, fetched by pip) into a virtual environment of its own under
 # cargo's target folder, then `pytest tests/python` against the CLI binary `cargo test` built.
 #
-# The package is built in cargo's `test` profile, whose dependencies `cargo test --workspace`
-# has just compiled, so this costs the PyO3 layer and the install (about a minute), not a second
-# full release build of candle and faer. `pip install ./crates/python` without
-# MATURIN_PEP517_ARGS builds the same package in release, as a user installs it.
+# The package is built with the settings of cargo's `test` profile, so that it reuses every
+# artifact `cargo test --workspace` has just compiled (candle, faer, the mspinn crates) and costs
+# the PyO3 layer and the install (a minute or two), not a second full release build. maturin
+# calls `cargo rustc`, where `--profile test` would mean a test harness; the dev profile with
+# the test profile's one difference (opt-level 2 for the workspace crates) is the same build
+# under the name cargo rustc accepts. `pip install ./crates/python` alone builds in release,
+# as a user installs it.
 # Needs Python ≥ 3.9 with venv and pip (PYTHON=... picks the interpreter) and PyPI access.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,7 +21,7 @@ venv="$target/py-test-venv"
 pip=("$venv/bin/python" -m pip --disable-pip-version-check --quiet)
 "${pip[@]}" install numpy pytest
 start=$(date +%s)
-MATURIN_PEP517_ARGS="--profile test --locked" \
+CARGO_PROFILE_DEV_OPT_LEVEL=2 MATURIN_PEP517_ARGS="--profile dev --locked" \
     "${pip[@]}" install --force-reinstall --no-deps ./crates/python
 echo "test-python: pip install ./crates/python took $(($(date +%s) - start)) s"
 # Run from tests/python so that `import mspinn` can only find the installed package.
