@@ -4,34 +4,10 @@
 use anyhow::{bail, Context, Result};
 use candle_core::DType;
 
-/// A number or a fraction `p/q` (`1/32`, `-pi`, `2*pi` are not numbers; `pi` alone is π).
+/// A number or a fraction `p/q` (`1/32`; `pi` alone is π): [`mspinn_problem::parse_number`],
+/// as an `anyhow` error for clap and the flag parsers.
 pub fn parse_number(s: &str) -> Result<f64> {
-    let s = s.trim();
-    let value = if let Some((p, q)) = s.split_once('/') {
-        let p = parse_plain(p).with_context(|| format!("numerator of {s:?}"))?;
-        let q = parse_plain(q).with_context(|| format!("denominator of {s:?}"))?;
-        if q == 0.0 {
-            bail!("{s:?} divides by zero");
-        }
-        p / q
-    } else {
-        parse_plain(s)?
-    };
-    if !value.is_finite() {
-        bail!("{s:?} is not a finite number");
-    }
-    Ok(value)
-}
-
-fn parse_plain(s: &str) -> Result<f64> {
-    let s = s.trim();
-    match s {
-        "pi" => Ok(std::f64::consts::PI),
-        "-pi" => Ok(-std::f64::consts::PI),
-        _ => s
-            .parse::<f64>()
-            .with_context(|| format!("{s:?} is not a number")),
-    }
+    Ok(mspinn_problem::parse_number(s)?)
 }
 
 /// A list of ε values: `1/10,1/20,1/40`, or a range `1/10:1/100:10` — that many values whose

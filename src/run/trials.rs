@@ -11,7 +11,7 @@ use candle_core::{DType, Device};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use mspinn_model::{Mlp, MlpConfig, ResidualSet};
 use mspinn_problem::{collocation, parse_point_kind, PointSpec, Problem};
-use mspinn_train::metrics::summarise;
+use mspinn_train::metrics::{summarise, METRICS_GRID_POINTS};
 use mspinn_train::{Progress, Schedule, TrainOptions, TrainOutcome, Trainer, TrialsSummary};
 use serde::Serialize;
 
@@ -94,13 +94,7 @@ pub struct Prepared {
 /// n equispaced points on the problem's domain (both ends) and the reference u there: the grid
 /// errors are measured on while training.
 pub fn reference_on_grid(problem: &Problem, n: usize) -> Result<(Vec<f64>, Vec<f64>)> {
-    let grid = collocation(problem.domain, PointSpec::Endpoints(n))?;
-    let exact = problem
-        .reference_solution(&grid)?
-        .iter()
-        .map(|p| p.0)
-        .collect();
-    Ok((grid, exact))
+    Ok(problem.reference_on_grid(n)?)
 }
 
 pub fn prepare(spec: &TrainSpec, device: &Device) -> Result<Prepared> {
@@ -178,7 +172,7 @@ pub fn run_trials(
     let next = Mutex::new(0usize);
     let results: Mutex<Vec<Option<TrialOutput>>> = Mutex::new(vec![None; trials]);
     let first_error: Mutex<Option<anyhow::Error>> = Mutex::new(None);
-    let (grid, exact) = reference_on_grid(&prep.problem, 1000)?;
+    let (grid, exact) = reference_on_grid(&prep.problem, METRICS_GRID_POINTS)?;
     let (grid_arc, exact_arc) = (Arc::new(grid.clone()), Arc::new(exact.clone()));
     std::thread::scope(|scope| {
         for _ in 0..jobs {

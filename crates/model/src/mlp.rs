@@ -265,12 +265,15 @@ impl Mlp {
         file.build(config, dtype, device)
     }
 
-    /// The same network in another dtype or on another device (fresh `Var`s).
+    /// The same network in another dtype or on another device (fresh `Var`s: training the
+    /// result never changes `self`, also when dtype and device are the same).
     pub fn to(&self, dtype: DType, device: &Device) -> Result<Self> {
         check_dtype(dtype)?;
+        // candle returns the same variable for a conversion to its own dtype and device, and
+        // `Var::from_tensor` of a variable shares its storage: detached, it is copied.
         let conv = |v: &Var| -> Result<Var> {
             Ok(Var::from_tensor(
-                &v.as_tensor().to_device(device)?.to_dtype(dtype)?,
+                &v.as_tensor().to_device(device)?.to_dtype(dtype)?.detach(),
             )?)
         };
         Ok(Self {

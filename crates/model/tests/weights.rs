@@ -119,3 +119,17 @@ fn bad_configs_are_errors() {
     )
     .is_err());
 }
+
+/// `Mlp::to` makes fresh variables even to the same dtype and device: changing the copy (as
+/// training does, in place) leaves the original as it was.
+#[test]
+fn a_converted_network_shares_no_parameters() {
+    let cfg = MlpConfig::new(vec![6], Activation::Tanh, Init::GlorotNormal, 3);
+    let a = Mlp::new(cfg, DType::F64, &Device::Cpu).unwrap();
+    let before = a.flat_params().unwrap();
+    for dtype in [DType::F64, DType::F32] {
+        let b = a.to(dtype, &Device::Cpu).unwrap();
+        b.set_flat_params(&vec![0.5; b.num_params()]).unwrap();
+        assert_eq!(a.flat_params().unwrap(), before, "{dtype:?}");
+    }
+}

@@ -57,6 +57,25 @@ impl DenseNtk {
         Mat::from_fn(n, n, |i, j| self.jjt[(o + i, o + j)] * self.w[o + j])
     }
 
+    /// K_uu row by row: the layout of `mspinn ntk --save-matrix`'s .npy files and of the
+    /// Python package's arrays, which take this buffer without a copy. Each entry is the
+    /// product [`DenseNtk::k_uu`] forms, so all three agree bit for bit.
+    pub fn k_uu_row_major(&self) -> Vec<f64> {
+        let n = self.n_pde;
+        (0..n * n)
+            .map(|k| self.jjt[(k / n, k % n)] * self.w[k % n])
+            .collect()
+    }
+
+    /// The full K = J J^T D row by row (see [`DenseNtk::k_uu_row_major`]); its leading
+    /// N_c × N_c block is K_uu entry for entry.
+    pub fn k_row_major(&self) -> Vec<f64> {
+        let n = self.n();
+        (0..n * n)
+            .map(|k| self.jjt[(k / n, k % n)] * self.w[k % n])
+            .collect()
+    }
+
     /// D^½ J J^T D^½: similar to K, so it has K's (real, non-negative) eigenvalues.
     pub fn symmetrised(&self) -> Mat<f64> {
         let s: Vec<f64> = self.w.iter().map(|w| w.sqrt()).collect();
@@ -135,6 +154,28 @@ mod tests {
                         want[(a, b)]
                     );
                     assert_eq!(got[(a, b)], got[(b, a)]);
+                }
+            }
+        }
+    }
+
+    /// The row-major buffers hold K and K_uu entry for entry, in row order, with K_uu the
+    /// leading block of K.
+    #[test]
+    fn row_major_buffers_are_k_and_its_leading_block() {
+        let (n, p, nc) = (7, 4, 5);
+        let v: Vec<f64> = (0..n * p).map(|k| (k as f64 * 0.53).cos()).collect();
+        let j = Tensor::from_vec(v, (n, p), &Device::Cpu).unwrap();
+        let w = [0.2, 0.2, 0.2, 0.2, 0.2, 3.0, 3.0];
+        let d = DenseNtk::from_jacobian(&j, &w, nc).unwrap();
+        let (k, kuu) = (d.k(), d.k_uu());
+        let (rk, ruu) = (d.k_row_major(), d.k_uu_row_major());
+        for a in 0..n {
+            for b in 0..n {
+                assert_eq!(rk[a * n + b].to_bits(), k[(a, b)].to_bits());
+                if a < nc && b < nc {
+                    assert_eq!(ruu[a * nc + b].to_bits(), kuu[(a, b)].to_bits());
+                    assert_eq!(ruu[a * nc + b].to_bits(), rk[a * n + b].to_bits());
                 }
             }
         }

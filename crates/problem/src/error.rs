@@ -93,6 +93,26 @@ pub enum ProblemError {
     #[error("{field} is required for a {kind} problem but is missing")]
     MissingField { field: String, kind: String },
 
+    /// A required field of a problem description was not given.
+    #[error("{field} is required: {hint}")]
+    Required { field: String, hint: String },
+
+    /// A value this request cannot take (e.g. an operator the NTK does not apply to).
+    #[error("{field} = {value}: {reason}")]
+    Unsupported {
+        field: String,
+        value: String,
+        reason: String,
+    },
+
+    /// A number written as text ("1/32", "pi") did not parse.
+    #[error("{field} = {text:?} is not a number: {reason}")]
+    Number {
+        field: String,
+        text: String,
+        reason: String,
+    },
+
     /// A problem preset name is not known.
     #[error("problem = `{name}` is not a known preset; known presets: {known}")]
     UnknownPreset { name: String, known: String },
@@ -252,6 +272,11 @@ impl ProblemError {
                 field: name.to_owned(),
                 x,
                 value,
+            },
+            ProblemError::Number { text, reason, .. } => ProblemError::Number {
+                field: name.to_owned(),
+                text,
+                reason,
             },
             ProblemError::EmptyPoints { .. } => ProblemError::EmptyPoints {
                 field: name.to_owned(),

@@ -7,6 +7,7 @@
 //! ([`LinearResidual`]), so the model crate never evaluates a user expression.
 
 mod coefficient;
+mod config;
 mod error;
 mod expr;
 mod homogenized;
@@ -19,6 +20,7 @@ mod residual;
 pub mod two_d;
 
 pub use coefficient::{Coefficient, CoefficientMin, COEFFICIENT_NAMES, POSITIVITY_SCAN_PER_PERIOD};
+pub use config::{parse_number, NumberOrString, ProblemConfig};
 pub use error::ProblemError;
 pub use expr::ScalarFn;
 pub use points::{collocation, parse_point_kind, PointSpec};

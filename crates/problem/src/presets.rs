@@ -112,6 +112,35 @@ impl Problem {
         Ok(problem)
     }
 
+    /// The problem `mspinn ntk` (and the Python package's `Problem.for_ntk`) measures the NTK
+    /// of: section 4.1's setting on (−π, π) with zero Dirichlet data — the Darcy operator with
+    /// a = `coef` (paper-4.1, paper-4.2 or an expression in y of period 1), or the Poisson
+    /// operator (no coefficient). The forcing is the constant 1: the NTK does not depend on it.
+    /// One function for both front ends, so their kernels agree bit for bit.
+    pub fn for_ntk(kind: OperatorKind, coef: &str, eps: f64) -> Result<Problem, ProblemError> {
+        let mut p = Problem::preset("ntk-4.1", Some(eps))?;
+        match kind {
+            OperatorKind::Darcy => {
+                p.coef = Some(Coefficient::from_name(coef).map_err(|e| e.in_field("coef"))?);
+                p.name = format!("darcy, a = {coef}");
+            }
+            OperatorKind::Poisson => {
+                p.kind = OperatorKind::Poisson;
+                p.coef = None;
+                p.name = "poisson".into();
+            }
+            OperatorKind::Regression => {
+                return Err(ProblemError::Unsupported {
+                    field: "operator".into(),
+                    value: "regression".into(),
+                    reason: "the NTK here is that of a PDE's residuals: darcy or poisson".into(),
+                })
+            }
+        }
+        p.validate()?;
+        Ok(p)
+    }
+
     pub fn preset_names() -> &'static [&'static str] {
         PRESET_NAMES
     }

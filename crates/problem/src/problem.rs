@@ -311,6 +311,20 @@ impl Problem {
     }
 }
 
+impl Problem {
+    /// `n` equispaced points on the domain (both ends) and the reference u there: the grid a
+    /// trained network's errors are measured on (1000 points in the paper), for every front end.
+    pub fn reference_on_grid(&self, n: usize) -> Result<(Vec<f64>, Vec<f64>), ProblemError> {
+        let grid = crate::points::collocation(self.domain, crate::points::PointSpec::Endpoints(n))?;
+        let exact = self
+            .reference_solution(&grid)?
+            .iter()
+            .map(|p| p.0)
+            .collect();
+        Ok((grid, exact))
+    }
+}
+
 fn non_finite(field: &str, x: f64, value: f64) -> ProblemError {
     ProblemError::NonFinite {
         field: field.to_owned(),

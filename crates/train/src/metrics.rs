@@ -8,6 +8,11 @@
 
 use serde::{Deserialize, Serialize};
 
+/// Points of the equispaced grid (both ends included) that a trained network is measured on:
+/// the paper's 1000. The CLI's result.json and history.csv and the Python package's metrics
+/// use this one number.
+pub const METRICS_GRID_POINTS: usize = 1000;
+
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct TrialMetrics {
     pub seed: u64,

@@ -11,7 +11,7 @@ use candle_core::{DType, Device};
 use indicatif::{ProgressBar, ProgressStyle};
 use mspinn_model::{Activation, EngineConfig, Init, Mlp, MlpConfig, ResidualSet};
 use mspinn_ntk::{analyse, Method, NtkOptions, NtkReport, Scaling};
-use mspinn_problem::{collocation, parse_point_kind, Coefficient, OperatorKind, Problem};
+use mspinn_problem::{collocation, parse_point_kind, OperatorKind, Problem};
 use mspinn_train::{Progress, Schedule, TrainOptions, Trainer};
 use serde::Serialize;
 
@@ -169,21 +169,13 @@ pub fn loglog_fit(quantity: &str, x: &[f64], y: &[f64]) -> Option<SlopeFit> {
     })
 }
 
+/// The NTK's problem ([`Problem::for_ntk`], shared with the Python package).
 fn ntk_problem(kind: Operator, coef: &str, eps: f64) -> Result<Problem> {
-    let mut p = Problem::preset("ntk-4.1", Some(eps))?;
-    match kind {
-        Operator::Darcy => {
-            p.coef = Some(Coefficient::from_name(coef)?);
-            p.name = format!("darcy, a = {coef}");
-        }
-        Operator::Poisson => {
-            p.kind = OperatorKind::Poisson;
-            p.coef = None;
-            p.name = "poisson".into();
-        }
-    }
-    p.validate()?;
-    Ok(p)
+    let kind = match kind {
+        Operator::Darcy => OperatorKind::Darcy,
+        Operator::Poisson => OperatorKind::Poisson,
+    };
+    Ok(Problem::for_ntk(kind, coef, eps)?)
 }
 
 /// The network and residual set of one (ε, N_c, seed) of a request, before any training: what
@@ -285,9 +277,8 @@ pub fn compute(a: &NtkRequest) -> Result<NtkDocument> {
         report.seconds = t.elapsed().as_secs_f64();
         if let (Some(d), Some(out)) = (&dense, &a.save_matrix) {
             run_dir(out)?;
-            let k = d.k_uu();
-            let n = k.nrows();
-            let data: Vec<f64> = (0..n * n).map(|i| k[(i / n, i % n)]).collect();
+            let n = d.n_pde;
+            let data = d.k_uu_row_major();
             write_npy(
                 &out.join(format!(
                     "k_uu_eps{}_nc{nc}_seed{seed}.npy",

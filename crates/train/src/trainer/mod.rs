@@ -48,7 +48,8 @@ pub struct TrainOptions {
     pub log_every: u64,
     /// Write a checkpoint every this many iterations (0: only at the start and the end).
     pub checkpoint_every: u64,
-    /// Run folder for metrics.csv and checkpoints/; None keeps everything in memory.
+    /// Run folder for metrics.csv and checkpoints/; None keeps everything in memory (every row
+    /// in [`TrainOutcome::rows`], no checkpoints).
     pub run_dir: Option<PathBuf>,
     pub progress: Progress,
     pub lbfgs: LbfgsOptions,
@@ -146,6 +147,11 @@ pub struct Trainer<'a> {
     pub set: &'a ResidualSet,
     pub schedule: &'a Schedule,
     pub opts: TrainOptions,
+    /// Without a run folder, the rows the phases flush (every 64 rows, at each checkpoint): the
+    /// memory that stands in for metrics.csv, so that [`TrainOutcome::rows`] holds every row of
+    /// the run either way (a caller without a folder, such as the Python package, gets the whole
+    /// history).
+    kept: std::sync::Mutex<Vec<LogRow>>,
 }
 
 impl<'a> Trainer<'a> {
@@ -160,6 +166,7 @@ impl<'a> Trainer<'a> {
             set,
             schedule,
             opts,
+            kept: Default::default(),
         }
     }
 
@@ -167,8 +174,13 @@ impl<'a> Trainer<'a> {
         self.opts.run_dir.as_ref().map(|d| d.join("checkpoints"))
     }
 
+    /// Appends `rows` to metrics.csv, or without a run folder keeps them in memory.
     fn append_rows(&self, rows: &[LogRow]) -> Result<()> {
         let Some(dir) = &self.opts.run_dir else {
+            self.kept
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .extend_from_slice(rows);
             return Ok(());
         };
         let path = dir.join("metrics.csv");
@@ -208,19 +220,19 @@ impl<'a> Trainer<'a> {
         while st.pos.phase < self.schedule.phases.len() {
             if self.interrupted() {
                 self.save_checkpoint(&mut st)?;
-                return Ok(st.outcome(false));
+                return Ok(self.outcome(st, false));
             }
             match self.schedule.phases[st.pos.phase] {
                 Phase::Adam { iters, lr } => {
                     if self.adam_phase(ev, &mut st, iters, lr)? == PhaseEnd::Stopped {
-                        return Ok(st.outcome(false));
+                        return Ok(self.outcome(st, false));
                     }
                 }
                 Phase::Lbfgs { max_iters } => self.lbfgs_phase(ev, &mut st, max_iters)?,
                 phase @ (Phase::Lm { max_iters } | Phase::Gn { max_iters }) => {
                     if self.second_order_phase(ev, &mut st, phase, max_iters)? == PhaseEnd::Stopped
                     {
-                        return Ok(st.outcome(false));
+                        return Ok(self.outcome(st, false));
                     }
                 }
             }
@@ -228,11 +240,28 @@ impl<'a> Trainer<'a> {
             st.pos.iter_in_phase = 0;
             self.save_checkpoint(&mut st)?;
         }
-        let mut out = st.outcome(true);
+        let mut out = self.outcome(st, true);
         if let Some(all) = self.read_all_rows() {
             out.rows = all;
         }
         Ok(out)
+    }
+
+    /// The outcome of the loop's state; without a run folder its rows are every row of the run
+    /// (those kept in memory, then those not yet flushed).
+    fn outcome(&self, st: RunState, completed: bool) -> TrainOutcome {
+        let mut out = st.outcome(completed);
+        if self.opts.run_dir.is_none() {
+            let mut all = std::mem::take(
+                &mut *self
+                    .kept
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner),
+            );
+            all.append(&mut out.rows);
+            out.rows = all;
+        }
+        out
     }
 
     /// The loop's state at the start: fresh, or the checkpoint's position, network and Adam
