@@ -386,6 +386,7 @@ fn gpu_engine_training_resumes_exactly_and_follows_the_cpu_engine() {
     for (x, y) in g.iter().zip(&h) {
         assert!((x - y).abs() <= 1e-8 * y.abs(), "gpu-host {x} vs cpu {y}");
     }
+}
 
 /// Without a run folder every row stays in memory: the outcome holds the whole history, equal
 /// (but for the clock) to the metrics.csv of the same run with a folder. Rows are flushed every
