@@ -7,7 +7,7 @@
 //! per-row bias and layer-0 terms into their columns ([`Kernel::ScatterRows`]). The adjoint
 //! propagation H̄ = W·Z̄ is the same gemm as the gradient's.
 
-use super::backend::{At, Backend, BufId, Gemm, Kernel};
+use super::backend::{Backend, BufId, Kernel};
 use super::step::{at, DeviceStep};
 use crate::{LossTerms, Real, Result};
 
@@ -44,14 +44,7 @@ impl<T: Real, B: Backend<T>> DeviceStep<T, B> {
             let (din, dout) = (dims[l], dims[l + 1]);
             let (ow, ob) = p.offsets[l];
             if l < nl - 1 {
-                self.backend.launch(&Kernel::HiddenAdjoints {
-                    bar: zb,
-                    a: at(self.a[l]),
-                    s: at(self.s[l]),
-                    z: at(self.z[l - 1]),
-                    n,
-                    d: dout,
-                })?;
+                self.hidden_adjoints(&p, l, zb)?;
             }
             self.backend.launch(&Kernel::JacobianWeights {
                 h: at(self.a[l - 1]),
@@ -72,37 +65,13 @@ impl<T: Real, B: Backend<T>> DeviceStep<T, B> {
                 col: ob,
             })?;
             let next = at(self.bar[cur]);
-            self.gemm(Gemm {
-                trans_a: false,
-                trans_b: false,
-                m: din,
-                n: 3 * n,
-                k: dout,
-                alpha: T::ONE,
-                a: At::new(self.params, ow),
-                lda: din,
-                b: zb,
-                ldb: dout,
-                beta: T::ZERO,
-                c: next,
-                ldc: din,
-            })?;
+            self.propagate_adjoints(&p, l, zb, next)?;
             zb = next;
             cur = 1 - cur;
         }
         let d1 = dims[1];
         let (ow0, ob0) = p.offsets[0];
-        self.backend.launch(&Kernel::InputAdjoints {
-            bar: zb,
-            a: at(self.a[0]),
-            s: at(self.s[0]),
-            w: At::new(self.params, ow0),
-            x: at(self.x),
-            n,
-            d: d1,
-            zb: at(self.zb0),
-            ew: at(self.ew),
-        })?;
+        self.input_adjoints(&p, zb)?;
         for (src, col) in [(self.ew, ow0), (self.zb0, ob0)] {
             self.backend.launch(&Kernel::ScatterRows {
                 src: at(src),

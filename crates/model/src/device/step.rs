@@ -311,14 +311,7 @@ impl<T: Real, B: Backend<T>> DeviceStep<T, B> {
             let (ow, ob) = p.offsets[l];
             let zb = at(self.bar[cur]);
             if l < nl - 1 {
-                self.backend.launch(&Kernel::HiddenAdjoints {
-                    bar: zb,
-                    a: at(self.a[l]),
-                    s: at(self.s[l]),
-                    z: at(self.z[l - 1]),
-                    n,
-                    d: dout,
-                })?;
+                self.hidden_adjoints(p, l, zb)?;
             }
             // ∂b = Σ_rows z̄ (value block), ∂W = H·Z̄ᵀ, H̄ = W·Z̄.
             self.column_sums(zb, dout, At::new(self.grad, ob))?;
@@ -337,38 +330,68 @@ impl<T: Real, B: Backend<T>> DeviceStep<T, B> {
                 c: At::new(self.grad, ow),
                 ldc: din,
             })?;
-            self.gemm(Gemm {
-                trans_a: false,
-                trans_b: false,
-                m: din,
-                n: 3 * n,
-                k: dout,
-                alpha: T::ONE,
-                a: At::new(self.params, ow),
-                lda: din,
-                b: zb,
-                ldb: dout,
-                beta: T::ZERO,
-                c: at(self.bar[1 - cur]),
-                ldc: din,
-            })?;
+            self.propagate_adjoints(p, l, zb, at(self.bar[1 - cur]))?;
             cur = 1 - cur;
         }
         let d1 = dims[1];
         let (ow0, ob0) = p.offsets[0];
+        self.input_adjoints(p, at(self.bar[cur]))?;
+        self.column_sums(at(self.zb0), d1, At::new(self.grad, ob0))?;
+        self.column_sums(at(self.ew), d1, At::new(self.grad, ow0))
+    }
+
+    /// A hidden layer's adjoints ā → z̄, in place in `zb`.
+    pub(super) fn hidden_adjoints(&mut self, p: &StepPlan, l: usize, zb: At) -> Result<()> {
+        self.backend.launch(&Kernel::HiddenAdjoints {
+            bar: zb,
+            a: at(self.a[l]),
+            s: at(self.s[l]),
+            z: at(self.z[l - 1]),
+            n: p.n,
+            d: p.dims[l + 1],
+        })
+    }
+
+    /// H̄ = W·Z̄: layer l's pre-activation adjoints `zb` to its input's adjoints `out`.
+    pub(super) fn propagate_adjoints(
+        &mut self,
+        p: &StepPlan,
+        l: usize,
+        zb: At,
+        out: At,
+    ) -> Result<()> {
+        let (din, dout) = (p.dims[l], p.dims[l + 1]);
+        self.gemm(Gemm {
+            trans_a: false,
+            trans_b: false,
+            m: din,
+            n: 3 * p.n,
+            k: dout,
+            alpha: T::ONE,
+            a: At::new(self.params, p.offsets[l].0),
+            lda: din,
+            b: zb,
+            ldb: dout,
+            beta: T::ZERO,
+            c: out,
+            ldc: din,
+        })
+    }
+
+    /// Layer 0's per-row terms z̄ (into `zb0`) and z̄ x + z̄' (into `ew`) from its adjoints `bar`.
+    pub(super) fn input_adjoints(&mut self, p: &StepPlan, bar: At) -> Result<()> {
+        let ow0 = p.offsets[0].0;
         self.backend.launch(&Kernel::InputAdjoints {
-            bar: at(self.bar[cur]),
+            bar,
             a: at(self.a[0]),
             s: at(self.s[0]),
             w: At::new(self.params, ow0),
             x: at(self.x),
-            n,
-            d: d1,
+            n: p.n,
+            d: p.dims[1],
             zb: at(self.zb0),
             ew: at(self.ew),
-        })?;
-        self.column_sums(at(self.zb0), d1, At::new(self.grad, ob0))?;
-        self.column_sums(at(self.ew), d1, At::new(self.grad, ow0))
+        })
     }
 
     /// out (d) = Σ_i of the first n columns of the d × n column-major matrix at `m`: a gemm
