@@ -140,7 +140,7 @@ fn the_engine_is_chosen_once_and_named() {
     .unwrap();
     assert_eq!(candle.engine(), Engine::Candle);
     assert_eq!("candle".parse::<Engine>().unwrap(), Engine::Candle);
-    let err = "gpu".parse::<Engine>().unwrap_err().to_string();
+    let err = "tpu".parse::<Engine>().unwrap_err().to_string();
     assert!(err.contains("engine"), "{err}");
     // An f32 network for an evaluator built for f64 is refused, naming both.
     let mut ev = evaluator::build(&EngineConfig::default(), &mlp).unwrap();
