@@ -362,7 +362,7 @@ pub fn points_tensor(x: &[f64], dtype: DType, device: &Device) -> Result<Tensor>
 
 /// Host points in ℝ^d, row-major (N·d values), as an (N, d) tensor.
 pub fn points_tensor_nd(x: &[f64], d: usize, dtype: DType, device: &Device) -> Result<Tensor> {
-    if d == 0 || x.len() % d != 0 {
+    if d == 0 || !x.len().is_multiple_of(d) {
         return Err(ModelError::Shape {
             what: "points".into(),
             expected: format!("a multiple of d = {d} coordinates"),

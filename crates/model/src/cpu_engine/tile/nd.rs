@@ -187,7 +187,7 @@ pub(crate) fn tile_nd<T: Real, A: Act, const FMA: bool, const JAC: bool>(
             let (s1b, s2b) = s[l][..2 * m].split_at(m);
             let (b0, rest) = zb.split_at_mut(m);
             for idx in 0..m {
-                b0[idx] = b0[idx] * s1b[idx];
+                b0[idx] *= s1b[idx];
             }
             for k in 0..d {
                 let z1 = &zl[(1 + k) * m..(2 + k) * m];
@@ -271,7 +271,7 @@ pub(crate) fn tile_nd<T: Real, A: Act, const FMA: bool, const JAC: bool>(
     {
         let (b0, rest) = ab.split_at_mut(m);
         for idx in 0..m {
-            b0[idx] = b0[idx] * s1b[idx];
+            b0[idx] *= s1b[idx];
         }
         for k in 0..d {
             let (lo, hi) = rest.split_at_mut(d * m);
