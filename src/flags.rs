@@ -132,6 +132,10 @@ pub enum PointsKind {
     Midpoints,
     // Uniformly random (seeded).
     Random,
+    // Uniformly random (seeded); the 2-D name of random.
+    Uniform,
+    // The Halton sequence in bases (2, 3) (2-D only).
+    Halton,
 }
 
 impl PointsKind {
@@ -140,6 +144,8 @@ impl PointsKind {
             PointsKind::Endpoints => "endpoints",
             PointsKind::Midpoints => "midpoints",
             PointsKind::Random => "random",
+            PointsKind::Uniform => "uniform",
+            PointsKind::Halton => "halton",
         }
     }
 }

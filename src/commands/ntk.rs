@@ -17,11 +17,18 @@ use crate::flags::{
 use crate::run::ntk::{compute, write_outputs, NcRule, NtkDocument, NtkRequest, Weights};
 use mspinn_model::size_plan;
 
+/// `--eps` unless given: the 1-D sweep of Fig. 2.
+const DEFAULT_EPS: &str = "1/10:1/100:10";
+
 #[derive(Args, Clone)]
 #[command(mut_arg("widths", |a| a.help(
     "Hidden widths [default: one hidden layer of width 50, as Fig. 2]; or --depth and --width"
 )))]
 pub struct NtkArgs {
+    /// A 2-D run file (a [problem] table with domain = [[x0, x1], [y0, y1]]): the NTK of that
+    /// problem, with --eps (if given) replacing its ε and --points midpoints, uniform or halton.
+    #[arg(long, conflicts_with_all = ["problem", "coef"])]
+    pub config: Option<PathBuf>,
     /// darcy (−(a(x/ε)u')' = f) or poisson (−u'' = f), on (−π, π) with zero Dirichlet data.
     #[arg(long, value_enum, default_value_t = Operator::Darcy)]
     pub problem: Operator,
@@ -29,7 +36,7 @@ pub struct NtkArgs {
     #[arg(long, default_value = "paper-4.1")]
     pub coef: String,
     /// ε values: one (1/32), a list (1/10,1/20) or a range 1/10:1/100:10 (reciprocals evenly spaced).
-    #[arg(long, default_value = "1/10:1/100:10")]
+    #[arg(long, default_value = DEFAULT_EPS)]
     pub eps: String,
     /// Collocation counts N_c, a list.
     #[arg(long, default_value = "256", conflicts_with = "nc_eps2")]
@@ -212,12 +219,29 @@ impl NtkArgs {
             dtype: self.dtype.dtype(),
             engine: self.engine.config(),
             progress: !(self.quiet.quiet || self.json),
+            problem_2d: None,
         })
     }
 }
 
 pub fn run(a: NtkArgs) -> Result<()> {
-    let doc = compute(&a.request()?)?;
+    let mut req = a.request()?;
+    if let Some(path) = &a.config {
+        anyhow::ensure!(
+            crate::run::two_d::is_2d_run_file(path),
+            "--config {}: ntk takes a 2-D run file (a [problem] table with \
+             domain = [[x0, x1], [y0, y1]]); 1-D problems use --problem and --coef",
+            path.display()
+        );
+        let spec = crate::run::two_d::TrainSpec2d::from_file(path)?;
+        // --eps replaces the file's ε only when given (its default is the 1-D sweep).
+        if a.eps == DEFAULT_EPS {
+            let p = spec.problem.build(None).context("problem")?;
+            req.eps = vec![p.eps];
+        }
+        req.problem_2d = Some(spec.problem);
+    }
+    let doc = compute(&req)?;
     if a.json {
         println!("{}", serde_json::to_string_pretty(&doc)?);
     } else {

@@ -166,6 +166,13 @@ impl TrainArgs {
 }
 
 pub fn run(a: TrainArgs) -> Result<()> {
+    if let Some(path) = a
+        .config
+        .as_ref()
+        .filter(|p| crate::run::two_d::is_2d_run_file(p))
+    {
+        return run_2d(&a, path);
+    }
     let (spec, out, mode) = a.spec()?;
     let device = parse_device(&a.device.device)?;
     let multi = (!a.quiet.quiet).then(MultiProgress::new);
@@ -177,6 +184,40 @@ pub fn run(a: TrainArgs) -> Result<()> {
     };
     let r = run_trials(&spec, &device, &out, mode, a.jobs, opts, multi.as_ref())?;
     print_summary(&r, &out);
+    Ok(())
+}
+
+/// A 2-D run file ([`crate::run::two_d`]): trials one after the other on the CPU engine.
+fn run_2d(a: &TrainArgs, path: &Path) -> Result<()> {
+    use crate::run::two_d::{run_trials_2d, TrainSpec2d};
+    let device = parse_device(&a.device.device)?;
+    anyhow::ensure!(
+        device.is_cpu(),
+        "2-D runs are evaluated by the CPU engine's 2-D jets: use --device cpu"
+    );
+    let spec = TrainSpec2d::from_file(path)?.with_overrides(&a.overrides()?)?;
+    let mode = if a.overwrite {
+        FolderMode::Overwrite
+    } else {
+        FolderMode::Fresh
+    };
+    let opts = TrainOptions {
+        lbfgs: LbfgsOptions::default(),
+        engine: a.engine.config(),
+        interrupt: Some(crate::interrupt::install()),
+        ..Default::default()
+    };
+    let r = run_trials_2d(&spec, &a.out, mode, opts)?;
+    println!(
+        "{} (ε = {}), 2-D, {} trials, {:.1} s",
+        r.problem,
+        r.eps,
+        r.rel_l2.len(),
+        r.seconds
+    );
+    println!("  rel L2 (median)      = {:.3e}", median(&r.rel_l2));
+    println!("  rel L∞ (median)      = {:.3e}", median(&r.rel_linf));
+    println!("  results in {}", a.out.display());
     Ok(())
 }
 

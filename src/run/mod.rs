@@ -14,6 +14,7 @@ pub mod ntk;
 pub mod outputs;
 pub mod spec;
 pub mod trials;
+pub mod two_d;
 
 pub use history::{read_history, HistoryRow};
 pub use spec::{preset_spec, Overrides, TrainSpec};

@@ -35,6 +35,12 @@ impl Mlp {
     /// fused residual op.
     pub fn weighted_half_squares(&self, set: &ResidualSet) -> Result<(Tensor, Tensor)> {
         let jets = self.jets(&set.x)?;
+        if set.dim != 1 {
+            // The fused op is 1-D: the plain candle expression in d dimensions.
+            let r = set.residual(&jets)?;
+            let e = (r.sqr()? * &set.w)?.affine(0.5, 0.0)?;
+            return Ok((e, r));
+        }
         let f = set.fused(&jets, Outputs::ALL)?;
         match (f.half_squares, f.residual) {
             (Some(e), Some(r)) => Ok((e, r)),
@@ -48,6 +54,9 @@ impl Mlp {
     /// w½r², PDE and boundary tiles apart, and its fused backward feeds dL/du, dL/du', dL/du''
     /// into candle's autograd over the jets. Same code path on CPU and CUDA.
     pub fn loss_tensor(&self, set: &ResidualSet) -> Result<(Tensor, LossTerms)> {
+        if set.dim != 1 {
+            return self.loss_tensor_unfused(set);
+        }
         let jets = self.jets(&set.x)?;
         let f = set.fused(&jets, Outputs::LOSS)?;
         let pde = f.pde_loss()?;

@@ -12,7 +12,14 @@ use serde::{Deserialize, Serialize};
 
 use crate::{Activation, Init, ModelError, Result};
 
-/// Architecture and initialisation of a scalar-input, scalar-output MLP.
+mod file;
+
+pub use file::read_config;
+use file::{dtype_name, packed, WeightsFile};
+use file::{FORMAT_VERSION, META_SEED};
+use file::{META_ACTIVATION, META_DTYPE, META_FORMAT, META_HIDDEN, META_INIT, META_INPUT_DIM};
+
+/// Architecture and initialisation of a scalar-output MLP on x ∈ ℝ^d.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct MlpConfig {
     /// Hidden layer widths, e.g. `[40, 40, 40, 40]` for the paper's 4×40 network.
@@ -20,6 +27,17 @@ pub struct MlpConfig {
     pub activation: Activation,
     pub init: Init,
     pub seed: u64,
+    /// d, the input dimension (1 unless a 2-D problem asks for 2). Left out of the serialised
+    /// form when 1, so every 1-D record and weights file reads and writes as before.
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub input_dim: usize,
+}
+
+fn one() -> usize {
+    1
+}
+fn is_one(d: &usize) -> bool {
+    *d == 1
 }
 
 impl MlpConfig {
@@ -29,13 +47,20 @@ impl MlpConfig {
             activation,
             init,
             seed,
+            input_dim: 1,
         }
     }
 
-    /// Layer sizes including the scalar input and output: `[1, hidden…, 1]`.
+    /// The same network on x ∈ ℝ^d.
+    pub fn with_input_dim(mut self, d: usize) -> Self {
+        self.input_dim = d;
+        self
+    }
+
+    /// Layer sizes including the input and the scalar output: `[d, hidden…, 1]`.
     pub fn dims(&self) -> Vec<usize> {
         let mut d = Vec::with_capacity(self.hidden.len() + 2);
-        d.push(1);
+        d.push(self.input_dim);
         d.extend_from_slice(&self.hidden);
         d.push(1);
         d
@@ -47,6 +72,13 @@ impl MlpConfig {
     }
 
     pub fn validate(&self) -> Result<()> {
+        if self.input_dim == 0 {
+            return Err(ModelError::Config {
+                field: "input_dim",
+                value: "0".into(),
+                reason: "the network needs at least one input coordinate".into(),
+            });
+        }
         if self.hidden.is_empty() {
             return Err(ModelError::Config {
                 field: "widths",
@@ -183,14 +215,20 @@ impl Mlp {
     pub fn metadata(&self) -> HashMap<String, String> {
         let c = &self.config;
         let hidden: Vec<String> = c.hidden.iter().map(usize::to_string).collect();
-        HashMap::from([
+        let mut meta = HashMap::from([
             (META_FORMAT.to_owned(), FORMAT_VERSION.to_owned()),
             (META_ACTIVATION.to_owned(), c.activation.name().to_owned()),
             (META_HIDDEN.to_owned(), hidden.join(",")),
             (META_INIT.to_owned(), c.init.name().to_owned()),
             (META_SEED.to_owned(), c.seed.to_string()),
             (META_DTYPE.to_owned(), dtype_name(self.dtype()).to_owned()),
-        ])
+        ]);
+        // Written only for d ≠ 1: 1-D files stay byte-identical and a file without the key
+        // is a 1-D network.
+        if c.input_dim != 1 {
+            meta.insert(META_INPUT_DIM.to_owned(), c.input_dim.to_string());
+        }
+        meta
     }
 
     /// Writes the weights as safetensors in the network's dtype, with the architecture
@@ -222,7 +260,8 @@ impl Mlp {
                 activation,
                 ..stored.clone()
             },
-            None => MlpConfig::new(file.hidden.clone(), activation, Init::GlorotNormal, 0),
+            None => MlpConfig::new(file.hidden.clone(), activation, Init::GlorotNormal, 0)
+                .with_input_dim(file.input_dim),
         };
         file.check(&given)?;
         file.build(given, dtype, device)
@@ -298,6 +337,16 @@ impl Mlp {
         Ok(h)
     }
 
+    /// u at host points of ℝ^d (row-major, d = the network's input dimension), as f64.
+    pub fn eval_points_nd(&self, x: &[f64]) -> Result<Vec<f64>> {
+        let xt = points_tensor_nd(x, self.config.input_dim, self.dtype(), self.device())?;
+        Ok(self
+            .forward(&xt)?
+            .flatten_all()?
+            .to_dtype(DType::F64)?
+            .to_vec1()?)
+    }
+
     /// u at host points, as f64.
     pub fn eval_points(&self, x: &[f64]) -> Result<Vec<f64>> {
         let xt = points_tensor(x, self.dtype(), self.device())?;
@@ -309,246 +358,19 @@ impl Mlp {
     }
 }
 
-/// The one metadata entry [`Mlp::save`] writes: every `mspinn.*` key as a `key=value` line,
-/// sorted. safetensors writes a metadata map in its (random) iteration order, so several entries
-/// would make two saves of the same network differ byte for byte.
-const META_PACKED: &str = "mspinn.network";
-const META_FORMAT: &str = "mspinn.format";
-const META_ACTIVATION: &str = "mspinn.activation";
-const META_HIDDEN: &str = "mspinn.hidden";
-const META_INIT: &str = "mspinn.init";
-const META_SEED: &str = "mspinn.seed";
-const META_DTYPE: &str = "mspinn.dtype";
-
-/// `meta` as the single [`META_PACKED`] entry, keys sorted.
-fn packed(meta: HashMap<String, String>) -> HashMap<String, String> {
-    let sorted: std::collections::BTreeMap<String, String> = meta.into_iter().collect();
-    let text: Vec<String> = sorted.iter().map(|(k, v)| format!("{k}={v}")).collect();
-    HashMap::from([(META_PACKED.to_owned(), text.join("\n"))])
-}
-
-/// The `mspinn.*` keys of a file's metadata, from the packed entry or (files written with one
-/// entry per key) as they are.
-fn unpacked(meta: &HashMap<String, String>) -> HashMap<String, String> {
-    match meta.get(META_PACKED) {
-        Some(text) => text
-            .lines()
-            .filter_map(|l| l.split_once('='))
-            .map(|(k, v)| (k.to_owned(), v.to_owned()))
-            .collect(),
-        None => meta.clone(),
-    }
-}
-const FORMAT_VERSION: &str = "1";
-
-fn dtype_name(dtype: DType) -> &'static str {
-    match dtype {
-        DType::F32 => "f32",
-        DType::F64 => "f64",
-        _ => "other",
-    }
-}
-
-/// The network config and dtype stored in a weights file's metadata by [`Mlp::save`]; `None`
-/// for a file without it (written by an older mspinn, or by another tool). Reads and checks the
-/// whole file, so a truncated or corrupt file is reported with its real cause.
-pub fn read_config(path: &Path) -> Result<Option<(MlpConfig, DType)>> {
-    Ok(WeightsFile::read(path)?.stored)
-}
-
-/// A weights file read into memory, its tensors checked to chain into an MLP.
-struct WeightsFile {
-    path: String,
-    /// (weight, bias) per affine layer, as stored.
-    layers: Vec<(Tensor, Tensor)>,
-    /// Hidden widths from the tensor shapes.
-    hidden: Vec<usize>,
-    stored: Option<(MlpConfig, DType)>,
-}
-
-impl WeightsFile {
-    fn read(path: &Path) -> Result<Self> {
-        let shown = path.display().to_string();
-        let werr = |reason: String| ModelError::Weights {
-            path: shown.clone(),
-            reason,
-        };
-        let bytes = std::fs::read(path).map_err(|e| {
-            werr(match e.kind() {
-                std::io::ErrorKind::NotFound => "it does not exist".to_owned(),
-                _ => format!("cannot be read: {e}"),
-            })
-        })?;
-        let st = safetensors::SafeTensors::deserialize(&bytes).map_err(|e| {
-            werr(format!(
-                "it is not a complete safetensors file ({} bytes; truncated or corrupt?): {e}",
-                bytes.len()
-            ))
-        })?;
-        let (_, header) = safetensors::SafeTensors::read_metadata(&bytes)
-            .map_err(|e| werr(format!("unreadable header: {e}")))?;
-        // Non-float tensors first, by name so the message is deterministic: candle would
-        // convert an i64 layer to zeros-and-integers and the NTK would come out as 0.
-        let mut views = st.tensors();
-        views.sort_by(|a, b| a.0.cmp(&b.0));
-        for (name, view) in &views {
-            let dtype = DType::try_from(view.dtype()).map_err(|e| werr(format!("{name}: {e}")))?;
-            if !matches!(dtype, DType::F32 | DType::F64) {
-                return Err(ModelError::WeightsDType {
-                    path: shown.clone(),
-                    tensor: name.clone(),
-                    dtype,
-                });
-            }
-        }
-        let get = |name: &str| -> Result<Option<Tensor>> {
-            match views.iter().find(|(n, _)| n == name) {
-                Some((_, view)) => {
-                    let t = candle_core::safetensors::Load::load(view, &Device::Cpu)
-                        .map_err(|e| werr(format!("{name}: {e}")))?;
-                    Ok(Some(t))
-                }
-                None => Ok(None),
-            }
-        };
-        let mut layers = Vec::new();
-        let mut hidden = Vec::new();
-        let mut prev_out = 1usize;
-        for k in 0.. {
-            let (Some(w), Some(b)) = (
-                get(&format!("layers.{k}.weight"))?,
-                get(&format!("layers.{k}.bias"))?,
-            ) else {
-                break;
-            };
-            let (out, inp) = w.dims2().map_err(|_| {
-                werr(format!(
-                    "layers.{k}.weight has shape {:?}, expected (out, in)",
-                    w.dims()
-                ))
-            })?;
-            if inp != prev_out || b.dims() != [out] {
-                return Err(werr(format!(
-                    "layer {k}: weight {:?} and bias {:?} do not chain onto a layer of width {prev_out}",
-                    w.dims(),
-                    b.dims()
-                )));
-            }
-            layers.push((w, b));
-            hidden.push(out);
-            prev_out = out;
-        }
-        if layers.len() < 2 || prev_out != 1 {
-            return Err(werr(format!(
-                "expected layers.0 … layers.L with a scalar output; found {} layers ending in width {prev_out}",
-                layers.len()
-            )));
-        }
-        hidden.pop();
-        let meta = header.metadata().as_ref().map(unpacked);
-        let stored = match &meta {
-            Some(meta) if meta.contains_key(META_FORMAT) => Some(parse_metadata(meta, &werr)?),
-            _ => None,
-        };
-        if let Some((config, _)) = &stored {
-            if config.hidden != hidden {
-                return Err(werr(format!(
-                    "its metadata says hidden widths {:?}, but its tensors have {hidden:?}",
-                    config.hidden
-                )));
-            }
-        }
-        Ok(Self {
-            path: shown,
-            layers,
-            hidden,
-            stored,
-        })
-    }
-
-    /// The given config against what the file holds: activation (when stored) and widths.
-    fn check(&self, given: &MlpConfig) -> Result<()> {
-        let mismatch = |field, stored: String, given: String| ModelError::WeightsMismatch {
-            path: self.path.clone(),
-            field,
-            stored,
-            given,
-        };
-        if let Some((stored, _)) = &self.stored {
-            if stored.activation != given.activation {
-                return Err(mismatch(
-                    "activation",
-                    stored.activation.name().to_owned(),
-                    given.activation.name().to_owned(),
-                ));
-            }
-        }
-        if self.hidden != given.hidden {
-            return Err(mismatch(
-                "widths",
-                format!("{:?}", self.hidden),
-                format!("{:?}", given.hidden),
-            ));
-        }
-        Ok(())
-    }
-
-    fn build(self, config: MlpConfig, dtype: DType, device: &Device) -> Result<Mlp> {
-        check_dtype(dtype)?;
-        config.validate()?;
-        let mut weights = Vec::with_capacity(self.layers.len());
-        let mut biases = Vec::with_capacity(self.layers.len());
-        for (w, b) in &self.layers {
-            weights.push(Var::from_tensor(&w.to_dtype(dtype)?.to_device(device)?)?);
-            biases.push(Var::from_tensor(&b.to_dtype(dtype)?.to_device(device)?)?);
-        }
-        Ok(Mlp {
-            config,
-            weights,
-            biases,
-        })
-    }
-}
-
-fn parse_metadata(
-    meta: &HashMap<String, String>,
-    werr: &dyn Fn(String) -> ModelError,
-) -> Result<(MlpConfig, DType)> {
-    let get = |key: &str| {
-        meta.get(key)
-            .map(String::as_str)
-            .ok_or_else(|| werr(format!("its metadata has no {key:?}")))
-    };
-    let bad =
-        |key: &str, value: &str| werr(format!("its metadata {key:?} = {value:?} is not valid"));
-    let format = get(META_FORMAT)?;
-    if format != FORMAT_VERSION {
-        return Err(werr(format!(
-            "its metadata format {format:?} is newer than this mspinn reads ({FORMAT_VERSION:?})"
-        )));
-    }
-    let activation = get(META_ACTIVATION)?;
-    let activation =
-        Activation::parse(activation).ok_or_else(|| bad(META_ACTIVATION, activation))?;
-    let hidden_text = get(META_HIDDEN)?;
-    let hidden = hidden_text
-        .split(',')
-        .map(|w| w.trim().parse::<usize>())
-        .collect::<std::result::Result<Vec<_>, _>>()
-        .map_err(|_| bad(META_HIDDEN, hidden_text))?;
-    let init = get(META_INIT)?;
-    let init = Init::parse(init).ok_or_else(|| bad(META_INIT, init))?;
-    let seed = get(META_SEED)?;
-    let seed = seed.parse::<u64>().map_err(|_| bad(META_SEED, seed))?;
-    let dtype = match get(META_DTYPE)? {
-        "f32" => DType::F32,
-        "f64" => DType::F64,
-        other => return Err(bad(META_DTYPE, other)),
-    };
-    Ok((MlpConfig::new(hidden, activation, init, seed), dtype))
-}
-
 /// Host points as an (N, 1) tensor.
 pub fn points_tensor(x: &[f64], dtype: DType, device: &Device) -> Result<Tensor> {
     Ok(Tensor::from_slice(x, (x.len(), 1), device)?.to_dtype(dtype)?)
+}
+
+/// Host points in ℝ^d, row-major (N·d values), as an (N, d) tensor.
+pub fn points_tensor_nd(x: &[f64], d: usize, dtype: DType, device: &Device) -> Result<Tensor> {
+    if d == 0 || !x.len().is_multiple_of(d) {
+        return Err(ModelError::Shape {
+            what: "points".into(),
+            expected: format!("a multiple of d = {d} coordinates"),
+            got: x.len().to_string(),
+        });
+    }
+    Ok(Tensor::from_slice(x, (x.len() / d, d), device)?.to_dtype(dtype)?)
 }

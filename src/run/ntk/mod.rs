@@ -50,6 +50,10 @@ pub struct NtkRequest {
     pub engine: EngineConfig,
     /// Show a progress bar.
     pub progress: bool,
+    /// A 2-D problem (`ntk --config FILE` with a 2-D `[problem]` table) instead of `operator`
+    /// and `coef`: its ε is replaced by each of `eps`, the points are a 2-D `points` set
+    /// (midpoints, uniform or halton) and the network takes x ∈ ℝ².
+    pub problem_2d: Option<mspinn_problem::Problem2dConfig>,
 }
 
 /// The collocation counts of each ε.
@@ -102,6 +106,7 @@ impl NtkRequest {
             dtype: DType::F64,
             engine: EngineConfig::default(),
             progress: false,
+            problem_2d: None,
         }
     }
 }
@@ -195,6 +200,17 @@ pub fn prepare_rows(
     rows: std::ops::Range<usize>,
 ) -> Result<(Mlp, ResidualSet)> {
     let (device, dtype) = (&a.device, a.dtype);
+    if let Some(cfg) = &a.problem_2d {
+        anyhow::ensure!(
+            rows == (0..nc),
+            "a 2-D NTK is computed whole (no shards of its collocation rows)"
+        );
+        let problem = cfg.build(Some(eps)).context("problem")?;
+        let set =
+            crate::run::two_d::residual_set(&problem, a.points.name(), nc, seed, a.lambda, dtype)?;
+        let mlp = network(a, seed, 2)?;
+        return Ok((mlp, set));
+    }
     let problem = ntk_problem(a.operator, &a.coef, eps)?;
     let x = collocation(problem.domain, parse_point_kind(a.points.name(), nc, seed)?)?;
     let x = x
@@ -207,6 +223,13 @@ pub fn prepare_rows(
         dtype,
         device,
     )?;
+    Ok((network(a, seed, 1)?, set))
+}
+
+/// The request's network for seed `seed` on ℝ^`dim`: loaded (and checked to take `dim`
+/// inputs) or freshly initialised.
+fn network(a: &NtkRequest, seed: u64, dim: usize) -> Result<Mlp> {
+    let (device, dtype) = (&a.device, a.dtype);
     let mlp = match &a.weights {
         Weights::File(w) => load_network(w, dtype, device)?,
         Weights::Checkpoint(dir) => {
@@ -220,12 +243,17 @@ pub fn prepare_rows(
                 .with_context(|| format!("--checkpoint {}", dir.display()))?
         }
         Weights::Fresh => Mlp::new(
-            MlpConfig::new(a.widths.clone(), Activation::Tanh, a.init, seed),
+            MlpConfig::new(a.widths.clone(), Activation::Tanh, a.init, seed).with_input_dim(dim),
             dtype,
             device,
         )?,
     };
-    Ok((mlp, set))
+    let got = mlp.config().input_dim;
+    anyhow::ensure!(
+        got == dim,
+        "the weights take x in R^{got}, but the problem is {dim}-D"
+    );
+    Ok(mlp)
 }
 
 /// Runs the sweep: one record per (ε, N_c, seed), and the ε-power-law fits when there are at
@@ -234,6 +262,14 @@ pub fn compute(a: &NtkRequest) -> Result<NtkDocument> {
     let mut jobs: Vec<(f64, usize, u64)> = Vec::new();
     for &eps in &a.eps {
         let ncs = match &a.nc {
+            // 2-D midpoints form a square grid: ⌈√C/ε⌉² points (√C/ε would be an integer but
+            // for the rounding of ε itself).
+            NcRule::EpsSquared(c)
+                if a.problem_2d.is_some() && a.points == PointsKind::Midpoints =>
+            {
+                let side = (c.sqrt() / eps - 1e-9).ceil() as usize;
+                vec![side * side]
+            }
             NcRule::EpsSquared(c) => vec![(c / (eps * eps)).ceil() as usize],
             NcRule::List(list) => list.clone(),
         };

@@ -70,14 +70,15 @@ pub struct CpuEngine<T: Real> {
 }
 
 impl<T: Real> CpuEngine<T> {
-    /// `dims` = [1, hidden…, 1].
+    /// `dims` = [d, hidden…, 1]: d = 1 runs the 1-D tile, d > 1 the d-dimensional one
+    /// ([`tile::nd`]) with 1 + 2d streams.
     pub fn new(dims: &[usize], act: Activation, opts: EngineOptions) -> Result<Self> {
-        if dims.len() < 3 || dims[0] != 1 || dims[dims.len() - 1] != 1 || dims.contains(&0) {
+        if dims.len() < 3 || dims[dims.len() - 1] != 1 || dims.contains(&0) {
             return Err(ModelError::Config {
                 field: "widths",
                 value: format!("{dims:?}"),
                 reason:
-                    "the CPU engine takes [1, hidden…, 1] with at least one nonzero hidden width"
+                    "the CPU engine takes [d, hidden…, 1] with at least one nonzero hidden width"
                         .into(),
             });
         }
@@ -311,17 +312,18 @@ impl<T: Real> CpuEngine<T> {
             }
         }
         let n = rows.len();
-        for (name, v) in [
-            ("c0", rows.c0),
-            ("c1", rows.c1),
-            ("c2", rows.c2),
-            ("g", rows.g),
-            ("w", rows.w),
+        let d = self.dims[0];
+        for (name, v, per_row) in [
+            ("x", rows.x, d),
+            ("c1", rows.c1, d),
+            ("c2", rows.c2, d),
+            ("g", rows.g, 1),
+            ("w", rows.w, 1),
         ] {
-            if v.len() != n {
+            if v.len() != n * per_row {
                 return Err(shape(
                     &format!("residual column {name}"),
-                    format!("{n} rows (as x)"),
+                    format!("{n} rows (as c0) × {per_row}"),
                     v.len().to_string(),
                 ));
             }
@@ -407,7 +409,11 @@ fn run_tiles_act<T: Real, A: Act, const JAC: bool>(
             } else {
                 &mut res[r0 - start..r0 - start + n]
             };
-            tile::tile::<T, A, FMA, JAC>(net, rows, r0, n, ws, grad, j, r);
+            if net.dims[0] == 1 {
+                tile::tile::<T, A, FMA, JAC>(net, rows, r0, n, ws, grad, j, r);
+            } else {
+                tile::nd::tile_nd::<T, A, FMA, JAC>(net, rows, r0, n, ws, grad, j, r);
+            }
             r0 += n;
         }
     }

@@ -45,6 +45,8 @@ use candle_core::WithDType;
 use crate::Real;
 use mspinn_kernels::operator::{loss_slope, loss_term, residual};
 
+pub(crate) mod nd;
+
 /// σ, σ', σ'' of a pre-activation, and σ''' from those.
 pub(crate) trait Act {
     fn fwd<T: Real, const FMA: bool>(z: T) -> (T, T, T);
@@ -129,6 +131,10 @@ pub(crate) struct NetRef<'a, T> {
 }
 
 /// The residual rows: r = c2 u'' + c1 u' + c0 u − g, loss weight w, PDE rows first.
+///
+/// For a network on ℝ^d (d = the engine's input width, > 1) `x`, `c1` and `c2` hold d values a
+/// row, row-major: r = c0 u + Σₖ c1ₖ ∂ₖu + Σₖ c2ₖ ∂ₖₖu − g (see [`nd`]). The row count is
+/// `c0.len()`.
 #[derive(Clone, Copy)]
 pub struct Rows<'a, T> {
     pub x: &'a [T],
@@ -142,10 +148,10 @@ pub struct Rows<'a, T> {
 
 impl<T> Rows<'_, T> {
     pub fn len(&self) -> usize {
-        self.x.len()
+        self.c0.len()
     }
     pub fn is_empty(&self) -> bool {
-        self.x.is_empty()
+        self.c0.is_empty()
     }
 }
 
@@ -169,22 +175,24 @@ pub(crate) struct TileWs<T> {
 }
 
 impl<T: Real> TileWs<T> {
+    /// Sized for 1 + 2d streams (d = dims[0]; three for the 1-D network).
     pub fn new(dims: &[usize], tile: usize, n_params: usize) -> Self {
         let nl = dims.len() - 1;
         let wmax = dims.iter().copied().max().unwrap_or(1);
+        let st = 1 + 2 * dims[0];
         Self {
             z: (0..nl)
-                .map(|l| vec![T::ZERO; if l == 0 { 0 } else { 3 * tile * dims[l + 1] }])
+                .map(|l| vec![T::ZERO; if l == 0 { 0 } else { st * tile * dims[l + 1] }])
                 .collect(),
             a: (0..nl - 1)
-                .map(|l| vec![T::ZERO; 3 * tile * dims[l + 1]])
+                .map(|l| vec![T::ZERO; st * tile * dims[l + 1]])
                 .collect(),
             s: (0..nl - 1)
                 .map(|l| vec![T::ZERO; 2 * tile * dims[l + 1]])
                 .collect(),
             bar: [
-                vec![T::ZERO; 3 * tile * wmax],
-                vec![T::ZERO; 3 * tile * wmax],
+                vec![T::ZERO; st * tile * wmax],
+                vec![T::ZERO; st * tile * wmax],
             ],
             w0rep: vec![T::ZERO; tile * dims[1]],
             grad: vec![T::ZERO; n_params],

@@ -6,7 +6,9 @@ use std::ops::Range;
 
 use candle_core::{DType, Tensor};
 
-use super::{check_rows, jacobian_rows, Engine, Evaluator, Gradient, RowCoefficients, Shape};
+use super::{
+    check_dim, check_rows, jacobian_rows, Engine, Evaluator, Gradient, RowCoefficients, Shape,
+};
 use crate::{LossTerms, Mlp, ResidualSet, Result};
 
 /// candle behind the seam. Holds nothing but the shape it checks: candle allocates per op.
@@ -29,6 +31,7 @@ impl Evaluator for CandleEvaluator {
 
     fn loss(&mut self, mlp: &Mlp, set: &ResidualSet) -> Result<LossTerms> {
         self.shape.check(mlp)?;
+        check_dim(mlp, set)?;
         Ok(mlp.loss_tensor(set)?.1)
     }
 
@@ -39,6 +42,7 @@ impl Evaluator for CandleEvaluator {
         grad: &mut Gradient,
     ) -> Result<LossTerms> {
         self.shape.check(mlp)?;
+        check_dim(mlp, set)?;
         let (total, terms) = mlp.loss_tensor(set)?;
         let mut store = total.backward()?;
         let grads = mlp
@@ -57,6 +61,7 @@ impl Evaluator for CandleEvaluator {
 
     fn residuals(&mut self, mlp: &Mlp, set: &ResidualSet, out: &mut Vec<f64>) -> Result<LossTerms> {
         self.shape.check(mlp)?;
+        check_dim(mlp, set)?;
         let (e, r) = mlp.weighted_half_squares(set)?;
         *out = r.flatten_all()?.to_dtype(DType::F64)?.to_vec1()?;
         let e: Vec<f64> = e.flatten_all()?.to_dtype(DType::F64)?.to_vec1()?;
@@ -71,6 +76,7 @@ impl Evaluator for CandleEvaluator {
 
     fn jacobian(&mut self, mlp: &Mlp, set: &ResidualSet, rows: Range<usize>) -> Result<Tensor> {
         self.shape.check(mlp)?;
+        check_dim(mlp, set)?;
         check_rows(set, &rows)?;
         let (start, len) = (rows.start, rows.len());
         jacobian_rows(

@@ -87,6 +87,7 @@ fn with_slices<T: Real, R>(
     f: impl FnOnce(&[&[T]], &[&[T]], &Rows<'_, T>) -> Result<R>,
 ) -> Result<R> {
     check_rows(set, &range)?;
+    super::check_dim(mlp, set)?;
     let nl = mlp.num_layers();
     let tensors: Vec<(&Tensor, &str)> = (0..nl)
         .flat_map(|l| {
@@ -118,11 +119,14 @@ fn with_slices<T: Real, R>(
     fn cut<'a, T>(v: &'a [T], r: &Range<usize>) -> &'a [T] {
         &v[r.clone()]
     }
+    // x, c1 and c2 hold d values a row (the set's dimension).
+    let d = set.dim;
+    let wide = range.start * d..range.end * d;
     let rows = Rows {
-        x: cut(r[0], &range),
+        x: cut(r[0], &wide),
         c0: cut(r[1], &range),
-        c1: cut(r[2], &range),
-        c2: cut(r[3], &range),
+        c1: cut(r[2], &wide),
+        c2: cut(r[3], &wide),
         g: cut(r[4], &range),
         w: cut(r[5], &range),
         n_pde: set.n_pde.saturating_sub(range.start).min(range.len()),

@@ -86,6 +86,13 @@ impl<T: Real, B: Backend<T>> DeviceEvaluator<T, B> {
                 reason: format!("the {engine} engine's kernels are tanh's (use --engine cpu)"),
             });
         }
+        if mlp.config().input_dim != 1 {
+            return Err(ModelError::Config {
+                field: "engine",
+                value: engine.name().into(),
+                reason: format!("the {engine} engine is 1-D only (use --engine cpu for d > 1)"),
+            });
+        }
         Ok(Self {
             engine,
             shape: Shape::of(mlp),

@@ -339,6 +339,19 @@ impl Shape {
     }
 }
 
+/// The set's points must live where the network's input does (ℝ^d, same d).
+fn check_dim(mlp: &Mlp, set: &ResidualSet) -> Result<()> {
+    let d = mlp.config().input_dim;
+    if set.dim != d {
+        return Err(ModelError::Shape {
+            what: "residual set".into(),
+            expected: format!("points in R^{d} (the network's input)"),
+            got: format!("points in R^{}", set.dim),
+        });
+    }
+    Ok(())
+}
+
 /// Checks a row range against the set.
 fn check_rows(set: &ResidualSet, rows: &Range<usize>) -> Result<()> {
     if rows.start > rows.end || rows.end > set.len() {
