@@ -41,10 +41,23 @@ start=$(date +%s)
 say() { printf '\n== %s\n' "$*"; }
 elapsed() { echo "$(($(date +%s) - start)) s"; }
 
+# scripts/gpu-bundle.sh carries the binary compressed: unpack it (xz, or Python's lzma where the
+# machine has no xz) next to the results.
+if [[ -z "${1:-}" && -z "${MSPINN_BIN:-}" && -f "$ROOT/gpu-bundle/mspinn.xz" && ! -x "$ROOT/gpu-bundle/mspinn" ]]; then
+    if command -v xz >/dev/null; then
+        xz -d -c "$ROOT/gpu-bundle/mspinn.xz" >"$ROOT/gpu-bundle/mspinn"
+    else
+        "${PYTHON:-python3}" -c 'import lzma, shutil, sys
+with lzma.open(sys.argv[1]) as f, open(sys.argv[2], "wb") as g: shutil.copyfileobj(f, g)' \
+            "$ROOT/gpu-bundle/mspinn.xz" "$ROOT/gpu-bundle/mspinn"
+    fi
+    chmod +x "$ROOT/gpu-bundle/mspinn"
+fi
+
 find_binary() {
     local c
-    for c in "${1:-}" "${MSPINN_BIN:-}" "$ROOT/target/release/mspinn" \
-        "$ROOT/gpu-bundle/mspinn" "${CARGO_TARGET_DIR:-/nonexistent}/release/mspinn" \
+    for c in "${1:-}" "${MSPINN_BIN:-}" "$ROOT/gpu-bundle/mspinn" "$ROOT/target/release/mspinn" \
+        "${CARGO_TARGET_DIR:-/nonexistent}/release/mspinn" \
         "$HOME/.cache/mspinn/target-cuda/release/mspinn"; do
         [[ -n "$c" && -x "$c" ]] && { echo "$c"; return 0; }
     done
@@ -97,7 +110,11 @@ if [[ -n "$(missing)" ]]; then
     exit 3
 fi
 echo "LD_LIBRARY_PATH=${LD_LIBRARY_PATH:-}"
-"$BIN" info
+"$BIN" info | tee "$OUT/info.txt"
+if grep -q "cuda=no" "$OUT/info.txt"; then
+    echo "gpu-check.sh: $BIN was built without the cuda feature (scripts/gpu-bundle.sh builds one)" >&2
+    exit 2
+fi
 
 say "gpu-check (GPU vs CPU, fresh random inputs) [$(elapsed)]"
 # shellcheck disable=SC2086 # GPU_CHECK_ARGS is a list of options
