@@ -25,17 +25,17 @@
 #
 # Environment: MSPINN_BIN (the binary), OUT (where the results go; default a fresh temporary
 # folder), GPU_CHECK_ARGS (extra gpu-check options, e.g. --seed 7), BENCH_ARGS (extra options of
-# the CPU-beside-GPU bench), CHECK_TIMEOUT, BENCH_TIMEOUT, BENCH_LARGE_TIMEOUT (seconds; 150, 170
-# and 90 by default), PYTHON (for JAX).
+# the CPU-beside-GPU bench), CHECK_TIMEOUT, BENCH_TIMEOUT, BENCH_LARGE_TIMEOUT (seconds; 120, 150
+# and 80 by default; with JAX's 4 × 25 s the worst case is 450 s), PYTHON (for JAX).
 set -uo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 # $OUT is the device tool's folder that comes back; elsewhere a fresh temporary one.
 OUT="${OUT:-$(mktemp -d "${TMPDIR:-/tmp}/mspinn-gpu-check.XXXXXX")}"
 mkdir -p "$OUT"
-CHECK_TIMEOUT="${CHECK_TIMEOUT:-150}"
-BENCH_TIMEOUT="${BENCH_TIMEOUT:-170}"
-BENCH_LARGE_TIMEOUT="${BENCH_LARGE_TIMEOUT:-90}"
+CHECK_TIMEOUT="${CHECK_TIMEOUT:-120}"
+BENCH_TIMEOUT="${BENCH_TIMEOUT:-150}"
+BENCH_LARGE_TIMEOUT="${BENCH_LARGE_TIMEOUT:-80}"
 start=$(date +%s)
 
 say() { printf '\n== %s\n' "$*"; }
@@ -146,7 +146,7 @@ if "$PY" -c 'import jax, sys; sys.exit(0 if jax.default_backend() == "gpu" else 
     for dt in f32 f64; do
         for nc in 65536 1048576; do
             say "JAX adam $dt N_c=$nc [$(elapsed)]"
-            timeout 60 "$PY" "$ROOT/bench/peers/jax_bench.py" --measure adam --dtype "$dt" --nc "$nc" \
+            timeout 25 "$PY" "$ROOT/bench/peers/jax_bench.py" --measure adam --dtype "$dt" --nc "$nc" \
                 --reps 5 >>"$OUT/jax.jsonl" 2>>"$OUT/jax.err" || echo "jax_bench exited $?"
             tail -n 1 "$OUT/jax.jsonl" 2>/dev/null
         done
