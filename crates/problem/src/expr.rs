@@ -70,43 +70,7 @@ impl ScalarFn {
                 "the variable name `{var}` is not an identifier"
             )));
         }
-        for &(name, value) in constants {
-            if !is_identifier(name) {
-                return Err(fail(format!(
-                    "the constant name `{name}` is not an identifier"
-                )));
-            }
-            if name == var {
-                return Err(fail(format!(
-                    "`{name}` cannot be both the variable and a constant"
-                )));
-            }
-            if !value.is_finite() {
-                return Err(ProblemError::InvalidValue {
-                    field: name.to_owned(),
-                    value,
-                    requirement: "finite",
-                });
-            }
-        }
-        if expr.trim().is_empty() {
-            return Err(fail("it is empty".to_owned()));
-        }
-        let len = expr.chars().count();
-        if len > MAX_EXPR_LEN {
-            return Err(fail(format!(
-                "it is {len} characters long; the limit is {MAX_EXPR_LEN}"
-            )));
-        }
-        check_unary_minus_power(expr).map_err(fail)?;
-        let mut all: Vec<(&str, String)> = constants
-            .iter()
-            .map(|&(n, v)| (n, format!("({v})")))
-            .collect();
-        if !all.iter().any(|(n, _)| *n == "pi") && var != "pi" {
-            all.push(("pi", "PI".to_owned()));
-        }
-        let text = substitute(expr, &all);
+        let text = prepare_source(expr, &[var], constants, &fail)?;
         let (value, deriv) = parse_and_differentiate(text, var.to_owned()).map_err(fail)?;
         Ok(ScalarFn {
             source: expr.to_owned(),
@@ -269,6 +233,56 @@ mod tests {
         let f = ScalarFn::parse_with("-eps", "x", &[("eps", tiny)]).unwrap();
         assert_eq!(f.eval(0.0), -tiny);
     }
+}
+
+/// What every expression passes before exmex sees it, in 1-D and 2-D alike: constant names are
+/// identifiers other than the variables, their values finite; the text is not empty, within
+/// [`MAX_EXPR_LEN`] and free of an ambiguous unary-minus power ([`check_unary_minus_power`]).
+/// Returns the text with each constant (and `pi`, unless it is a variable or a constant)
+/// substituted by its value. `fail` makes the error of the caller's field.
+pub(crate) fn prepare_source(
+    expr: &str,
+    vars: &[&str],
+    constants: &[(&str, f64)],
+    fail: &dyn Fn(String) -> ProblemError,
+) -> Result<String, ProblemError> {
+    for &(name, value) in constants {
+        if !is_identifier(name) {
+            return Err(fail(format!(
+                "the constant name `{name}` is not an identifier"
+            )));
+        }
+        if vars.contains(&name) {
+            return Err(fail(format!(
+                "`{name}` cannot be both a variable and a constant"
+            )));
+        }
+        if !value.is_finite() {
+            return Err(ProblemError::InvalidValue {
+                field: name.to_owned(),
+                value,
+                requirement: "finite",
+            });
+        }
+    }
+    if expr.trim().is_empty() {
+        return Err(fail("it is empty".to_owned()));
+    }
+    let len = expr.chars().count();
+    if len > MAX_EXPR_LEN {
+        return Err(fail(format!(
+            "it is {len} characters long; the limit is {MAX_EXPR_LEN}"
+        )));
+    }
+    check_unary_minus_power(expr).map_err(fail)?;
+    let mut all: Vec<(&str, String)> = constants
+        .iter()
+        .map(|&(n, v)| (n, format!("({v})")))
+        .collect();
+    if !all.iter().any(|(n, _)| *n == "pi") && !vars.contains(&"pi") {
+        all.push(("pi", "PI".to_owned()));
+    }
+    Ok(substitute(expr, &all))
 }
 
 /// Refuses a unary minus whose operand is raised to a power, naming the fix: exmex binds unary

@@ -88,38 +88,7 @@ impl ScalarFn2 {
                 vars[0], vars[1]
             )));
         }
-        crate::expr::check_unary_minus_power(expr).map_err(fail)?;
-        for &(name, value) in constants {
-            if !is_identifier(name) || vars.contains(&name) {
-                return Err(fail(format!(
-                    "the constant name `{name}` is not an identifier or is a variable"
-                )));
-            }
-            if !value.is_finite() {
-                return Err(ProblemError::InvalidValue {
-                    field: name.to_owned(),
-                    value,
-                    requirement: "finite",
-                });
-            }
-        }
-        if expr.trim().is_empty() {
-            return Err(fail("it is empty".to_owned()));
-        }
-        let len = expr.chars().count();
-        if len > MAX_EXPR_LEN {
-            return Err(fail(format!(
-                "it is {len} characters long; the limit is {MAX_EXPR_LEN}"
-            )));
-        }
-        let mut all: Vec<(&str, String)> = constants
-            .iter()
-            .map(|&(n, v)| (n, format!("({v})")))
-            .collect();
-        if !all.iter().any(|(n, _)| *n == "pi") && !vars.contains(&"pi") {
-            all.push(("pi", "PI".to_owned()));
-        }
-        let text = substitute(expr, &all);
+        let text = crate::expr::prepare_source(expr, &vars, constants, &fail)?;
         let names = [vars[0].to_owned(), vars[1].to_owned()];
         let worker_names = names.clone();
         // exmex differentiates recursively: a large stack, and a panic becomes an error.
