@@ -267,9 +267,24 @@ impl<T: Real, B: Backend<T> + Send> ResidentAdam for DeviceEvaluator<T, B> {
         Ok(())
     }
 
+    /// The rows were compared and uploaded by [`ResidentAdam::load`]; a step only checks their
+    /// counts, so the hot loop does no O(N) host work (rebuilding and comparing the rows would
+    /// cost more than the device step itself at N_c = 10⁶).
     fn step(&mut self, set: &ResidualSet, lr: f64) -> Result<LossTerms> {
         let consts = adam_constants::<T>(self.hyper, self.adam_t + 1, lr);
-        let terms = self.full_step(set)?.adam_step_resident(consts)?;
+        let step = match self.full.as_mut() {
+            Some((rows, step)) if rows.x.len() == set.len() && rows.n_pde == set.n_pde => step,
+            _ => {
+                return Err(ModelError::Config {
+                    field: "adam",
+                    value: "step".into(),
+                    reason: "the rows differ from those the resident Adam was loaded with \
+                             (load it again for a new set)"
+                        .into(),
+                })
+            }
+        };
+        let terms = step.adam_step_resident(consts)?;
         self.adam_t += 1;
         Ok(terms)
     }
